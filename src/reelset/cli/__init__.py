@@ -1,0 +1,52 @@
+"""The ``reelset`` command: thin click commands over the library functions they are named after."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reelset import __version__
+from reelset.core.errors import ReelsetError
+
+
+class ReelsetGroup(click.Group):
+    """Turns a :class:`ReelsetError` into ``error: <one line>`` on stderr and its exit code, without a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ReelsetError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=ReelsetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="reelset")
+def cli() -> None:
+    """Build video datasets and study what is in videos.
+
+    \b
+    Action100M:   reelset action100m ids | download
+    Checks:       reelset doctor
+    Try it:       reelset demo   (offline, on generated sample data)
+    """
+
+
+def _register() -> None:
+    from reelset.cli import action100m, demo, doctor
+
+    cli.add_command(action100m.group)
+    cli.add_command(doctor.command)
+    cli.add_command(demo.command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="reelset")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

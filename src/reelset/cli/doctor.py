@@ -1,0 +1,30 @@
+"""``reelset doctor``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reelset.core.progress import Reporter
+from reelset.doctor import run_checks
+
+
+@click.command("doctor")
+@click.option("--path", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("."),
+              show_default=True, help="Folder whose free disk space is checked.")
+@click.pass_context
+def command(ctx: click.Context, path: Path) -> None:
+    """Check what reelset needs: ffmpeg/ffprobe (libx264, aac), yt-dlp, yt-dlp-ejs, a JavaScript runtime for
+    YouTube, FiftyOne's database, free disk. Prints each as ok/missing with how to fix it; exits 1 if a required
+    one is missing."""
+    reporter = Reporter()
+    checks = run_checks(path)
+    for check in checks:
+        state = "ok" if check.ok else ("MISSING" if check.required else "warning")
+        fix = f"  -> fix: {check.fix}" if check.fix else ""
+        reporter.line(f"{state:8} {check.name}: {check.detail}{fix}")
+    missing = [check.name for check in checks if check.required and not check.ok]
+    reporter.line(f"doctor: {len(checks) - len(missing)} of {len(checks)} checks ok"
+                  + (f"; missing: {', '.join(missing)}" if missing else ""))
+    ctx.exit(1 if missing else 0)

@@ -1,0 +1,1 @@
+"""Shared helpers: one of each (atomic writes, ffmpeg/ffprobe, per-item status, progress, configuration)."""

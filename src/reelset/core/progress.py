@@ -1,0 +1,100 @@
+"""Progress and summaries: a live display for people, whole plain lines for scripts.
+
+Result lines (summaries, counts, file names) always go to stdout through :meth:`Reporter.line` with ``print``: never
+wrapped, styled or truncated, whether or not the output is a terminal. The progress display (rich) is drawn on stderr
+only when stderr is a terminal; otherwise it is silent and the plain lines are all there is.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class ProgressTask:
+    """One bar of a live display (or nothing, when there is no terminal)."""
+
+    def __init__(self, progress: Progress | None, task: TaskID | None):
+        self._progress = progress
+        self._task = task
+
+    def advance(self, amount: float = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, amount)
+
+    def update(self, *, completed: float | None = None, total: float | None = None, description: str | None = None):
+        if self._progress is not None:
+            self._progress.update(self._task, completed=completed, total=total, description=description)
+
+    def remove(self) -> None:
+        if self._progress is not None:
+            self._progress.remove_task(self._task)
+
+
+class Reporter:
+    """Output channel of one command run.
+
+    Args:
+        interactive: draw progress bars; defaults to whether stderr is a terminal.
+        out: where result lines go (stdout).
+        err: where warnings and the live display go (stderr).
+    """
+
+    def __init__(self, *, interactive: bool | None = None, out: TextIO | None = None, err: TextIO | None = None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.interactive = self.err.isatty() if interactive is None else interactive
+        self._progress: Progress | None = None
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        """A result line for people and scripts alike: printed whole, on one line, on stdout."""
+        with self._lock:
+            print(" ".join(text.splitlines()), file=self.out, flush=True)
+
+    def warn(self, text: str) -> None:
+        """A warning on stderr, one line."""
+        with self._lock:
+            print(f"warning: {' '.join(text.splitlines())}", file=self.err, flush=True)
+
+    @contextmanager
+    def live(self) -> Iterator[Reporter]:
+        """Keep one live display open for the duration (several bars may be added to it)."""
+        if not self.interactive or self._progress is not None:
+            yield self
+            return
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=self.err),
+            transient=False,
+        )
+        self._progress = progress
+        with progress:
+            try:
+                yield self
+            finally:
+                self._progress = None
+
+    def task(self, description: str, total: float | None) -> ProgressTask:
+        """Add a bar to the live display (a no-op handle when not interactive or outside :meth:`live`)."""
+        if self._progress is None:
+            return ProgressTask(None, None)
+        return ProgressTask(self._progress, self._progress.add_task(description, total=total))

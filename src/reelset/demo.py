@@ -1,0 +1,105 @@
+"""The offline end-to-end demo: generated Action100M sample -> fake hub + video server on 127.0.0.1 -> ids -> clips.
+
+Everything the real run talks to is here for real: huggingface_hub fetches the parquet from a fake hub, yt-dlp
+resolves each video page (a redirect to a direct mp4 or to an HLS master playlist with 720p and 360p variants and
+an audio rendition), ffmpeg fetches and normalises the first seconds. One video is missing from the server, as
+5-10% of real ones are. Rerunning reuses the generated files and the finished clips.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelset.action100m.hub import DEFAULT_REPO
+from reelset.action100m.ids import build_ids, ids_report_lines
+from reelset.core.progress import Reporter
+from reelset.fetch.download import DownloadSettings, download_videos, read_ids, summary_lines
+from reelset.testing.action100m_sample import make_sample_rows, write_sample_repo
+from reelset.testing.media import make_hls, make_video
+from reelset.testing.servers import FakeHub, MediaServer
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """How one sample video is served (sizes chosen to exercise every path of the normaliser)."""
+
+    width: int
+    height: int
+    audio: str | None = "aac"
+    hls: bool = False
+
+
+SOURCE_KINDS = (
+    SourceKind(1280, 720),  # taller than the cap: one encode, scaled to 480p
+    SourceKind(640, 360),  # fits: streams copied, no encode
+    SourceKind(854, 480),  # fits exactly at the cap
+    SourceKind(1280, 720, hls=True),  # HLS master: yt-dlp picks the 360p variant + the audio rendition
+    SourceKind(426, 240, audio=None),  # no audio track
+    SourceKind(321, 241),  # odd size (4:4:4): encoded to even 320x240 yuv420p
+    SourceKind(640, 480, audio="mp3"),  # video fits, audio re-encoded to AAC
+)
+SOURCE_FPS = 10
+
+
+def _make_source(root: Path, video_id: str, seconds: float, kind: SourceKind) -> str:
+    """Generate (once) the served file of one video; return its path below the server root."""
+    if kind.hls:
+        relative = f"hls/{video_id}/master.m3u8"
+        if not (root / relative).exists():
+            staging = root / "hls" / f".{video_id}.staging"
+            shutil.rmtree(staging, ignore_errors=True)
+            make_hls(staging, seconds=seconds, variants=((kind.width, kind.height), (640, 360)), fps=SOURCE_FPS)
+            staging.rename(root / "hls" / video_id)
+        return relative
+    relative = f"files/{video_id}.mp4"
+    if not (root / relative).exists():
+        make_video(root / relative, seconds=seconds, width=kind.width, height=kind.height, fps=SOURCE_FPS,
+                   audio=kind.audio)
+    return relative
+
+
+def run_demo(workdir: Path, *, videos: int = 20, seed: int = 0, reporter: Reporter | None = None) -> int:
+    """Run the demo in ``workdir``; return the exit status (0 when every step did what it should)."""
+    reporter = reporter or Reporter()
+    workdir = Path(workdir)
+    rows = make_sample_rows(videos, seed=seed)
+    hub_repo = workdir / "fake-hub" / DEFAULT_REPO
+    write_sample_repo(hub_repo, rows)
+    served = workdir / "fake-youtube"
+    gone = rows[-1]["video_uid"]  # not served: the demo's "video unavailable"
+    redirects = {}
+    reporter.line(f"demo: generating {videos} sample videos in {served} (once)")
+    for index, row in enumerate(rows):
+        if row["video_uid"] == gone:
+            continue
+        seconds = float(row["nodes"][0]["end"])
+        kind = SOURCE_KINDS[index % len(SOURCE_KINDS)]
+        redirects[f"/watch/{row['video_uid']}"] = "/" + _make_source(served, row["video_uid"], seconds, kind)
+
+    with FakeHub({DEFAULT_REPO: hub_repo}) as hub, MediaServer(served) as media:
+        for path, target in redirects.items():
+            media.add_redirect(path, target)
+        reporter.line(f"demo: fake hub at {hub.url}, video server at {media.url}")
+        ids_file = workdir / "video_ids.txt"
+        result = build_ids(workdir / "action100m-preview", ids_file, endpoint=hub.url, progress=reporter.interactive)
+        for line in ids_report_lines(result):
+            reporter.line(line)
+        settings = DownloadSettings(out_dir=workdir / "videos", url_template=f"{media.url}/watch/{{id}}",
+                                    jobs=2, sleep=0, max_sleep=0, sleep_requests=0, tries=2, retry_base=0.5)
+        summary = download_videos(read_ids(ids_file), settings, reporter)
+        for line in summary_lines(summary):
+            reporter.line(line)
+
+    expected_ok = len(rows) - 1
+    reporter.line(f"demo: parquet shards in {workdir / 'action100m-preview' / 'data'}")
+    reporter.line(f"demo: ids in {ids_file}")
+    reporter.line(f"demo: clips in {settings.out_dir}, per-video logs in {settings.out_dir / 'logs'}, "
+                  f"status in {settings.out_dir / 'status.jsonl'}")
+    clips = summary.counts.get("ok", 0)
+    if clips == expected_ok and summary.missing == [gone]:
+        reporter.line(f"demo: done: {clips} of {expected_ok} clips ok; {gone} is unavailable, as planned")
+        return 0
+    reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok; see {settings.out_dir / 'status.jsonl'}")
+    return 1

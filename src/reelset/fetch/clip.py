@@ -1,0 +1,212 @@
+"""One attempt at one video: resolve its streams, fetch and normalise the first seconds, verify, then place it.
+
+:func:`fetch_clip` never raises for a failure of the video itself: it returns an :class:`Outcome` whose status comes
+from :func:`reelset.fetch.classify.classify_error`. Nothing but a verified file ever takes the name ``<id>.mp4``: the
+work happens in ``<out>/.partial/<id>/`` and the result is moved into place with one atomic rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from yt_dlp.utils import DownloadError
+
+from reelset.core.atomic import fsync_dir
+from reelset.core.ffmpeg import MediaError, MediaInfo, probe, run_ffmpeg
+from reelset.fetch.classify import OK, classify_error
+from reelset.fetch.normalise import Input, Plan, clip_args, plan_clip, verify_clip
+from reelset.fetch.ytdlp import Extraction, SourceStream, YtdlpSession
+
+PARTIAL_DIR = ".partial"
+LOGS_DIR = "logs"
+
+
+@dataclass
+class Outcome:
+    """The result of one attempt (``status`` is one of :data:`reelset.fetch.classify.STATUSES`)."""
+
+    video_id: str
+    status: str
+    message: str = ""
+    clip_seconds: float | None = None
+    bytes: int | None = None
+    width: int | None = None
+    height: int | None = None
+    mode: str | None = None  # "copy" or "encode"
+
+    def record(self) -> dict:
+        """The fields stored in the status file (``None`` fields are left out)."""
+        return {key: value for key, value in asdict(self).items() if value is not None and key != "video_id"}
+
+
+class Redactor:
+    """Replaces secrets (cookie values) in any text that goes to a log or the status file."""
+
+    def __init__(self, secrets: list[str]):
+        self.secrets = [secret for secret in secrets if secret]
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+class VideoLog:
+    """``<out>/logs/<id>.log``: every attempt appends its yt-dlp and ffmpeg messages, secrets redacted."""
+
+    def __init__(self, path: Path, redact: Redactor):
+        self.path = path
+        self._redact = redact
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, text: str) -> None:
+        line = self._redact(" ".join(str(text).splitlines()) if "\n" in str(text) else str(text))
+        stamp = time.strftime("%H:%M:%S")
+        with self._lock, open(self.path, "a", encoding="utf-8", errors="replace") as handle:
+            handle.write(f"{stamp} {line}\n")
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """What one attempt needs to know (a subset of the run's settings)."""
+
+    out_dir: Path
+    url_template: str
+    max_height: int
+    max_duration: float
+    socket_timeout: float
+    attempt_timeout: float
+
+
+def clip_path(out_dir: Path, video_id: str) -> Path:
+    return Path(out_dir) / f"{video_id}.mp4"
+
+
+def input_options(stream: SourceStream, socket_timeout: float) -> tuple[str, ...]:
+    """ffmpeg options to read one stream as yt-dlp would: its headers and cookies, with timeouts and reconnects."""
+    if not stream.url.startswith(("http://", "https://")):
+        return ()
+    options = ["-rw_timeout", str(int(socket_timeout * 1_000_000))]
+    if stream.protocol in {"http", "https"}:
+        # A progressive file: on a dropped connection ffmpeg reconnects and resumes with a Range request.
+        options += ["-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "4"]
+    if stream.headers:
+        options += ["-headers", "".join(f"{key}: {value}\r\n" for key, value in stream.headers.items())]
+    if stream.cookies:
+        options += ["-cookies", stream.cookies]
+    return tuple(options)
+
+
+def printable_args(args: list[str]) -> str:
+    """The ffmpeg command for a log, with header and cookie values hidden."""
+    shown = []
+    for index, arg in enumerate(args):
+        shown.append("<redacted>" if index and args[index - 1] in {"-headers", "-cookies"} else arg)
+    return " ".join(shown)
+
+
+def prepare_inputs(extraction: Extraction, *, max_height: int, socket_timeout: float) -> tuple[list[Input], Plan]:
+    """Probe the chosen streams and decide how to make the clip: which inputs, which streams, copy or encode."""
+    streams = extraction.streams
+    video_stream = next(stream for stream in streams if stream.has_video)
+    audio_stream = next((stream for stream in streams if not stream.has_video and stream.has_audio), None)
+
+    def probe_stream(stream: SourceStream) -> MediaInfo:
+        return probe(
+            stream.url,
+            input_args=input_options(stream, socket_timeout),
+            label=f"{extraction.video_id} source format {stream.format_id or '?'}",
+            timeout=max(60.0, socket_timeout * 3),
+        )
+
+    video_probe = probe_stream(video_stream)
+    if video_probe.video is None:
+        raise MediaError(f"{extraction.video_id}: the chosen format has no video stream")
+    audio_probe = probe_stream(audio_stream) if audio_stream else None
+    inputs = [Input(video_stream.url, input_options(video_stream, socket_timeout), ("0:v:0",))]
+    audio = None
+    if audio_probe is not None and audio_probe.audio is not None:
+        inputs.append(Input(audio_stream.url, input_options(audio_stream, socket_timeout), ("1:a:0",)))
+        audio = audio_probe.audio
+    elif video_probe.audio is not None:
+        inputs[0] = Input(inputs[0].source, inputs[0].options, ("0:v:0", "0:a:0"))
+        audio = video_probe.audio
+    return inputs, plan_clip(video_probe.video, audio, max_height)
+
+
+def _failure(video_id: str, message: str, detail: str = "") -> Outcome:
+    status = classify_error(f"{message}\n{detail}")
+    return Outcome(video_id, status, " ".join(message.split()))
+
+
+def _error_text(exc: DownloadError) -> str:
+    text = " ".join(str(exc).split())
+    return text.removeprefix("ERROR: ").strip() or type(exc).__name__
+
+
+def fetch_clip(
+    video_id: str,
+    settings: ClipSettings,
+    session: YtdlpSession,
+    log: VideoLog,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Outcome:
+    """One attempt: streams from yt-dlp, one ffmpeg pass, the output check, the atomic rename.
+
+    ``video_id`` must already be a valid YouTube id (it becomes a URL and a file name).
+    """
+    work = Path(settings.out_dir) / PARTIAL_DIR / video_id
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    url = settings.url_template.format(id=video_id)
+    try:
+        log.write(f"[reelset] resolving {url}")
+        try:
+            extraction = session.extract(video_id, url, log.write)
+        except DownloadError as exc:
+            return _failure(video_id, _error_text(exc))
+        try:
+            inputs, plan = prepare_inputs(extraction, max_height=settings.max_height,
+                                          socket_timeout=settings.socket_timeout)
+        except MediaError as exc:
+            log.write(exc.detail or str(exc))
+            return _failure(video_id, str(exc), exc.detail)
+        log.write(f"[reelset] {plan.reason}")
+        partial = work / f"{video_id}.mp4"
+        args = clip_args(inputs, plan, settings.max_duration, partial)
+        log.write(f"[reelset] ffmpeg {printable_args(args)}")
+        try:
+            run_ffmpeg(
+                ["-loglevel", "warning", *args],
+                timeout=settings.attempt_timeout,
+                on_progress=on_progress,
+                on_stderr_line=log.write,
+                label=f"{video_id} ffmpeg",
+                cancel=cancel,
+            )
+            info = verify_clip(partial, max_height=settings.max_height, max_duration=settings.max_duration,
+                               label=f"{video_id}.mp4")
+        except MediaError as exc:
+            log.write(str(exc))
+            return _failure(video_id, str(exc), exc.detail)
+        final = clip_path(settings.out_dir, video_id)
+        size = partial.stat().st_size
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, final)
+        fsync_dir(final.parent)
+        log.write(f"[reelset] ok: {final.name} {info.duration:.2f} s {info.video.width}x{info.video.height} "
+                  f"{size} bytes ({plan.mode})")
+        return Outcome(video_id, OK, "", round(info.duration, 3), size, info.video.width, info.video.height,
+                       plan.mode)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
