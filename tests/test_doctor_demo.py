@@ -1,0 +1,47 @@
+"""`reelset doctor` and the demo, as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from click.testing import CliRunner
+
+from reelset.cli import cli
+from reelset.core.progress import Reporter
+from reelset.demo import run_demo
+
+
+def test_doctor_reports_everything_ok_here():
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for name in ("ffmpeg", "ffprobe", "ffmpeg encoder libx264", "ffmpeg encoder aac", "yt-dlp", "yt-dlp-ejs",
+                 "JavaScript runtime for YouTube", "FiftyOne database"):
+        assert any(line.startswith("ok") and f" {name}: " in line for line in lines), name
+    assert lines[-1].startswith("doctor: ") and "missing" not in lines[-1]
+
+
+def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path):
+    # A PATH without ffmpeg: the check fails, says how to fix it, and the exit status is 1.
+    result = CliRunner().invoke(cli, ["doctor"], env={"PATH": str(tmp_path), "REELSET_FFMPEG": "",
+                                                      "REELSET_FFPROBE": ""})
+    assert result.exit_code == 1
+    line = next(line for line in result.output.splitlines() if " ffmpeg: " in line)
+    assert line.startswith("MISSING") and "fix: sudo apt-get install ffmpeg" in line
+    assert "missing: ffmpeg, ffprobe" in result.output.splitlines()[-1]
+
+
+def test_demo_runs_end_to_end_offline(tmp_path):
+    out = io.StringIO()
+    reporter = Reporter(interactive=False, out=out, err=io.StringIO())
+    assert run_demo(tmp_path, videos=5, seed=1, video_seconds=(12, 16), reporter=reporter) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("demo: done: 4 of 4 clips ok;")
+    assert "wrote 5 ids to" in "\n".join(lines)
+    records = [json.loads(line) for line in (tmp_path / "videos" / "status.jsonl").read_text().splitlines()]
+    assert sorted(record["status"] for record in records) == ["ok"] * 4 + ["unavailable"]
+    # A second run reuses everything: no new downloads.
+    out.truncate(0)
+    assert run_demo(tmp_path, videos=5, seed=1, video_seconds=(12, 16), reporter=reporter) == 0
+    assert "this run: nothing" in out.getvalue()
