@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
+import tempfile
 from pathlib import Path
+
+# FiftyOne reads its configuration when first imported: give this test session a database of its own, and never
+# the user's (nor an external one named in the environment).
+os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="reelset-tests-fiftyone-")
+os.environ.pop("FIFTYONE_DATABASE_URI", None)
+os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
+os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+os.environ["FIFTYONE_SHOW_PROGRESS_BARS"] = "false"
 
 import pytest
 

@@ -35,13 +35,16 @@ def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path):
 def test_demo_runs_end_to_end_offline(tmp_path):
     out = io.StringIO()
     reporter = Reporter(interactive=False, out=out, err=io.StringIO())
-    assert run_demo(tmp_path, videos=5, seed=1, video_seconds=(12, 16), reporter=reporter) == 0
+    assert run_demo(tmp_path, videos=5, seed=1, video_seconds=(12, 16), dataset_name="test-demo",
+                    reporter=reporter) == 0
     lines = out.getvalue().splitlines()
-    assert lines[-1].startswith("demo: done: 4 of 4 clips ok;")
+    assert lines[-1].startswith("demo: done: 4 of 4 clips ok and in FiftyOne;")
     assert "wrote 5 ids to" in "\n".join(lines)
     records = [json.loads(line) for line in (tmp_path / "videos" / "status.jsonl").read_text().splitlines()]
     assert sorted(record["status"] for record in records) == ["ok"] * 4 + ["unavailable"]
     # A second run reuses everything: no new downloads.
     out.truncate(0)
-    assert run_demo(tmp_path, videos=5, seed=1, video_seconds=(12, 16), reporter=reporter) == 0
+    assert run_demo(tmp_path, videos=5, seed=1, video_seconds=(12, 16), dataset_name="test-demo",
+                    reporter=reporter) == 0
     assert "this run: nothing" in out.getvalue()
+    assert "fiftyone: dataset 'test-demo' has 4 samples: 0 added, 4 already there" in out.getvalue()

@@ -1,9 +1,11 @@
-"""The offline end-to-end demo: generated Action100M sample -> fake hub + video server on 127.0.0.1 -> ids -> clips.
+"""The offline end-to-end demo: generated Action100M sample -> fake hub + video server on 127.0.0.1 -> ids -> clips
+-> the FiftyOne dataset.
 
 Everything the real run talks to is here for real: huggingface_hub fetches the parquet from a fake hub, yt-dlp
 resolves each video page (a redirect to a direct mp4 or to an HLS master playlist with 720p and 360p variants and
-an audio rendition), ffmpeg fetches and normalises the first seconds. One video is missing from the server, as
-5-10% of real ones are. Rerunning reuses the generated files and the finished clips.
+an audio rendition), ffmpeg fetches and normalises the first seconds, and FiftyOne (its own configuration, its
+bundled database by default) receives the Tree-of-Captions as temporal detections. One video is missing from the
+server, as 5-10% of real ones are. Rerunning reuses the generated files, the clips and the dataset.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelset.action100m.dataset import build_dataset
+from reelset.action100m.dataset import summary_lines as dataset_summary_lines
 from reelset.action100m.hub import DEFAULT_REPO
 from reelset.action100m.ids import build_ids, ids_report_lines
 from reelset.core.progress import Reporter
@@ -41,6 +45,7 @@ SOURCE_KINDS = (
     SourceKind(640, 480, audio="mp3"),  # video fits, audio re-encoded to AAC
 )
 SOURCE_FPS = 10
+DEMO_DATASET = "action100m-demo"
 
 
 def _make_source(root: Path, video_id: str, seconds: float, kind: SourceKind) -> str:
@@ -66,6 +71,7 @@ def run_demo(
     videos: int = 20,
     seed: int = 0,
     video_seconds: tuple[float, float] = (40.0, 150.0),
+    dataset_name: str = DEMO_DATASET,
     reporter: Reporter | None = None,
 ) -> int:
     """Run the demo in ``workdir``; return the exit status (0 when every step did what it should).
@@ -102,14 +108,23 @@ def run_demo(
         for line in summary_lines(summary):
             reporter.line(line)
 
+    ingest = build_dataset(workdir / "action100m-preview", settings.out_dir, name=dataset_name,
+                           on_problem=reporter.line)
+    for line in dataset_summary_lines(ingest):
+        reporter.line(line)
+
     expected_ok = len(rows) - 1
     reporter.line(f"demo: parquet shards in {workdir / 'action100m-preview' / 'data'}")
     reporter.line(f"demo: ids in {ids_file}")
     reporter.line(f"demo: clips in {settings.out_dir}, per-video logs in {settings.out_dir / 'logs'}, "
                   f"status in {settings.out_dir / 'status.jsonl'}")
+    reporter.line(f"demo: FiftyOne dataset {dataset_name!r}; open the App with: "
+                  f".venv/bin/reelset action100m app --name {dataset_name}")
     clips = summary.counts.get("ok", 0)
-    if clips == expected_ok and summary.missing == [gone]:
-        reporter.line(f"demo: done: {clips} of {expected_ok} clips ok; {gone} is unavailable, as planned")
+    if clips == expected_ok and summary.missing == [gone] and ingest.total == expected_ok:
+        reporter.line(f"demo: done: {clips} of {expected_ok} clips ok and in FiftyOne; {gone} is unavailable, "
+                      "as planned")
         return 0
-    reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok; see {settings.out_dir / 'status.jsonl'}")
+    reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok, {ingest.total} samples in FiftyOne; "
+                  f"see {settings.out_dir / 'status.jsonl'}")
     return 1

@@ -1,7 +1,9 @@
-"""``reelset action100m ...``: the Action100M steps (ids, download)."""
+"""``reelset action100m ...``: the Action100M steps (ids, download, fiftyone), all of them (build), and views of the
+result (app, show)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,34 +12,132 @@ from reelset.action100m import hub
 from reelset.action100m.ids import DEFAULT_IDS_FILE, build_ids, ids_report_lines
 from reelset.core.progress import Reporter
 from reelset.fetch import politeness
-from reelset.fetch.download import DownloadSettings, download_videos, read_ids, summary_lines
+from reelset.fetch.download import DownloadSettings, download_videos, read_ids
+from reelset.fetch.download import summary_lines as download_summary_lines
 from reelset.fetch.ytdlp import DEFAULT_URL_TEMPLATE
+
+DEFAULT_DATASET = "action100m"
+DEFAULT_VIDEOS = Path("videos")
+
+
+def options(*decorators: Callable) -> Callable:
+    """Apply a group of click options (shared by several commands, defined once)."""
+
+    def apply(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), default=hub.DEFAULT_DATA_DIR,
+                        show_default=True, help="Where the parquet shards are (or go): <data-dir>/data/*.parquet.")
+
+HUB_OPTIONS = options(
+    click.option("--repo", "repo_id", default=hub.DEFAULT_REPO, show_default=True, help="Dataset repo on the hub."),
+    click.option("--revision", default=None, help="Branch, tag or commit of the dataset (default: main)."),
+    click.option("--endpoint", envvar="HF_ENDPOINT", default=None, show_envvar=True,
+                 help="Hub base URL (default https://huggingface.co)."),
+    click.option("--offline", is_flag=True, default=None,
+                 help="Use the local shards only (also HF_HUB_OFFLINE=1); checked against the last fetch's manifest."),
+    click.option("--limit", type=click.IntRange(min=0), default=None, help="Keep the first N ids (sorted order)."),
+    click.option("--sample", type=click.IntRange(min=0), default=None, help="Keep N ids drawn at random with --seed."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample (same seed, same ids)."),
+)
+
+DOWNLOAD_OPTIONS = options(
+    click.option("--out", "out_dir", envvar="OUTPUT_DIR", type=click.Path(path_type=Path, file_okay=False),
+                 default=DEFAULT_VIDEOS, show_default=True, show_envvar=True,
+                 help="Clips folder: <out>/<id>.mp4, logs in <out>/logs/<id>.log, status in <out>/status.jsonl."),
+    click.option("--jobs", envvar="JOBS", type=click.IntRange(min=1), default=4, show_default=True, show_envvar=True,
+                 help="Videos processed in parallel."),
+    click.option("--max-videos", envvar="MAX_VIDEOS", type=click.IntRange(min=0), default=0, show_envvar=True,
+                 help="Stop once this many verified clips are in the folder (earlier runs count); 0: no limit."),
+    click.option("--max-height", envvar="MAX_HEIGHT", type=click.IntRange(min=2), default=480, show_default=True,
+                 show_envvar=True, help="Height cap of the clips, in pixels."),
+    click.option("--max-duration", envvar="MAX_DURATION", type=click.FloatRange(min=0, min_open=True), default=90.0,
+                 show_default=True, show_envvar=True, help="Seconds kept from the start of each video."),
+    click.option("--cookies", envvar="COOKIES", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                 show_envvar=True, help="Netscape cookies file (its contents never reach logs)."),
+    click.option("--cookies-from", envvar="COOKIES_FROM", default=None, show_envvar=True,
+                 help="Browser to read cookies from, as yt-dlp's --cookies-from-browser (e.g. firefox)."),
+    click.option("--url-template", envvar="REELSET_URL_TEMPLATE", default=DEFAULT_URL_TEMPLATE, show_default=True,
+                 show_envvar=True, help="Video page URL, {id} replaced by the id."),
+    click.option("--retry-failed", is_flag=True, help="Also retry ids recorded as permanently unavailable."),
+    click.option("--tries", type=click.IntRange(min=1), default=3, show_default=True,
+                 help="Attempts per video for transient failures (network, 5xx, 429)."),
+    click.option("--sleep", type=click.FloatRange(min=0), default=politeness.DEFAULT_SLEEP, show_default=True,
+                 help="Least seconds between two video starts (all jobs together)."),
+    click.option("--max-sleep", type=click.FloatRange(min=0), default=politeness.DEFAULT_MAX_SLEEP, show_default=True,
+                 help="Most seconds between two starts (a random gap in [--sleep, --max-sleep])."),
+    click.option("--sleep-requests", type=click.FloatRange(min=0), default=politeness.DEFAULT_SLEEP_REQUESTS,
+                 show_default=True, help="Seconds between yt-dlp's extraction requests."),
+    click.option("--breaker", "breaker_threshold", type=click.IntRange(min=0),
+                 default=politeness.DEFAULT_BREAKER_THRESHOLD, show_default=True,
+                 help="Consecutive blocked/rate-limited results that pause the run (again: stop); 0: off."),
+    click.option("--breaker-pause", type=click.FloatRange(min=0), default=politeness.DEFAULT_BREAKER_PAUSE,
+                 show_default=True, help="Seconds of the circuit breaker's pause."),
+    click.option("--socket-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+                 help="Seconds without data before a connection counts as stalled."),
+    click.option("--attempt-timeout", type=click.FloatRange(min=0, min_open=True), default=1800.0, show_default=True,
+                 help="Wall-clock limit of one attempt's ffmpeg pass."),
+    click.option("--yt-dlp-args", envvar="YTDLP_ARGS", default=None, show_envvar=True,
+                 help='Extra yt-dlp options, as on its command line (e.g. "--extractor-args youtube:po_token=...").'),
+)
+
+FIFTYONE_OPTIONS = options(
+    click.option("--name", default=DEFAULT_DATASET, show_default=True, help="Name of the FiftyOne dataset."),
+    click.option("--overwrite", is_flag=True, help="Delete the dataset and build it again (default: add new videos)."),
+    click.option("--keep-na", is_flag=True, help='Keep "N/A" captions as labels (dropped by default, in every field).'),
+    click.option("--drop-crossing", is_flag=True,
+                 help="Leave out segments that cross the clip's end (default: keep them clamped and flagged)."),
+    click.option("--stage2", is_flag=True, help="Also add plm_caption, plm_action (all nodes), llama3_caption (leaves)."),
+    click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
+                 help="Clips probed in parallel."),
+)
+
+
+def _download_settings(out_dir: Path, values: dict) -> DownloadSettings:
+    names = set(DownloadSettings.__dataclass_fields__) - {"out_dir"}
+    settings = DownloadSettings(out_dir=out_dir, **{key: values[key] for key in names if key in values})
+    settings.max_videos = settings.max_videos or None
+    return settings
+
+
+def _run_fiftyone(data_dir: Path, videos: Path, values: dict, reporter: Reporter) -> None:
+    from reelset.action100m.dataset import build_dataset, summary_lines
+    from reelset.action100m.labels import LabelOptions
+
+    label_options = LabelOptions(keep_na=values["keep_na"], drop_crossing=values["drop_crossing"],
+                                 stage2=values["stage2"])
+    bar = reporter.task("fiftyone samples", total=None)
+    summary = build_dataset(data_dir, videos, name=values["name"], options=label_options,
+                            overwrite=values["overwrite"], workers=values["workers"], on_problem=reporter.line,
+                            on_added=bar.advance)
+    for line in summary_lines(summary):
+        reporter.line(line)
 
 
 @click.group("action100m")
 def group() -> None:
-    """Action100M (facebook/action100m-preview): ids, then clips.
+    """Action100M (facebook/action100m-preview): ids, clips, and a FiftyOne dataset of its Tree-of-Captions.
 
     \b
     reelset action100m ids        parquet shards from the hub -> video_ids.txt
     reelset action100m download   video_ids.txt -> videos/<id>.mp4 (first 90 s, H.264/AAC, <= 480p)
+    reelset action100m fiftyone   parquet + clips -> FiftyOne dataset "action100m" (temporal detections)
+    reelset action100m build      all three, resumable
+    reelset action100m app        open the FiftyOne App on the dataset
+    reelset action100m show ID    one video's Tree-of-Captions as a timeline picture
     """
 
 
 @group.command("ids")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=hub.DEFAULT_DATA_DIR, show_default=True,
-              help="Where the parquet shards are (or go): <data-dir>/data/*.parquet.")
+@DATA_DIR
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=DEFAULT_IDS_FILE, show_default=True,
               help="Where to write the sorted unique ids, one per line (written atomically).")
-@click.option("--repo", "repo_id", default=hub.DEFAULT_REPO, show_default=True, help="Dataset repo on the hub.")
-@click.option("--revision", default=None, help="Branch, tag or commit of the dataset (default: main).")
-@click.option("--endpoint", envvar="HF_ENDPOINT", default=None, show_envvar=True,
-              help="Hub base URL (default https://huggingface.co).")
-@click.option("--offline", is_flag=True, default=None,
-              help="Use the local shards only (also HF_HUB_OFFLINE=1); checked against the last fetch's manifest.")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Keep the first N ids (sorted order).")
-@click.option("--sample", type=click.IntRange(min=0), default=None, help="Keep N ids drawn at random with --seed.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample (same seed, same ids).")
+@HUB_OPTIONS
 def ids_command(data_dir, out, repo_id, revision, endpoint, offline, limit, sample, seed) -> None:
     """Fetch the parquet shards and write the valid YouTube ids to a file.
 
@@ -55,44 +155,9 @@ def ids_command(data_dir, out, repo_id, revision, endpoint, offline, limit, samp
 @group.command("download")
 @click.option("--ids", "ids_file", envvar="VIDEO_IDS", type=click.Path(path_type=Path), default=DEFAULT_IDS_FILE,
               show_default=True, show_envvar=True, help="File of YouTube ids, one per line.")
-@click.option("--out", "out_dir", envvar="OUTPUT_DIR", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("videos"), show_default=True, show_envvar=True,
-              help="Output folder: <out>/<id>.mp4, logs in <out>/logs/<id>.log, status in <out>/status.jsonl.")
-@click.option("--jobs", envvar="JOBS", type=click.IntRange(min=1), default=4, show_default=True, show_envvar=True,
-              help="Videos processed in parallel.")
-@click.option("--max-videos", envvar="MAX_VIDEOS", type=click.IntRange(min=0), default=0, show_envvar=True,
-              help="Stop once this many verified clips are in the folder (earlier runs count); 0: no limit.")
-@click.option("--max-height", envvar="MAX_HEIGHT", type=click.IntRange(min=2), default=480, show_default=True,
-              show_envvar=True, help="Height cap of the clips, in pixels.")
-@click.option("--max-duration", envvar="MAX_DURATION", type=click.FloatRange(min=0, min_open=True), default=90.0,
-              show_default=True, show_envvar=True, help="Seconds kept from the start of each video.")
-@click.option("--cookies", envvar="COOKIES", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              show_envvar=True, help="Netscape cookies file (its contents never reach logs).")
-@click.option("--cookies-from", envvar="COOKIES_FROM", default=None, show_envvar=True,
-              help="Browser to read cookies from, as yt-dlp's --cookies-from-browser (e.g. firefox, chrome:Profile 1).")
-@click.option("--url-template", envvar="REELSET_URL_TEMPLATE", default=DEFAULT_URL_TEMPLATE, show_default=True,
-              show_envvar=True, help="Video page URL, {id} replaced by the id.")
-@click.option("--retry-failed", is_flag=True, help="Also retry ids recorded as permanently unavailable.")
-@click.option("--tries", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Attempts per video for transient failures (network, 5xx, 429).")
-@click.option("--sleep", type=click.FloatRange(min=0), default=politeness.DEFAULT_SLEEP, show_default=True,
-              help="Least seconds between two video starts (all jobs together).")
-@click.option("--max-sleep", type=click.FloatRange(min=0), default=politeness.DEFAULT_MAX_SLEEP, show_default=True,
-              help="Most seconds between two starts (a random gap in [--sleep, --max-sleep]).")
-@click.option("--sleep-requests", type=click.FloatRange(min=0), default=politeness.DEFAULT_SLEEP_REQUESTS,
-              show_default=True, help="Seconds between yt-dlp's extraction requests.")
-@click.option("--breaker", "breaker_threshold", type=click.IntRange(min=0), default=politeness.DEFAULT_BREAKER_THRESHOLD,
-              show_default=True, help="Consecutive blocked/rate-limited results that pause the run (again: stop); 0: off.")
-@click.option("--breaker-pause", type=click.FloatRange(min=0), default=politeness.DEFAULT_BREAKER_PAUSE,
-              show_default=True, help="Seconds of the circuit breaker's pause.")
-@click.option("--socket-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              help="Seconds without data before a connection counts as stalled.")
-@click.option("--attempt-timeout", type=click.FloatRange(min=0, min_open=True), default=1800.0, show_default=True,
-              help="Wall-clock limit of one attempt's ffmpeg pass.")
-@click.option("--yt-dlp-args", envvar="YTDLP_ARGS", default=None, show_envvar=True,
-              help="Extra yt-dlp options, as on its command line (e.g. \"--extractor-args youtube:po_token=...\").")
+@DOWNLOAD_OPTIONS
 @click.pass_context
-def download_command(ctx: click.Context, ids_file: Path, **options) -> None:
+def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values) -> None:
     """Download the first MAX_DURATION seconds of each video as H.264/AAC MP4 of height <= MAX_HEIGHT.
 
     Every environment variable of the original script works (JOBS, MAX_VIDEOS, MAX_HEIGHT, MAX_DURATION, COOKIES,
@@ -104,10 +169,84 @@ def download_command(ctx: click.Context, ids_file: Path, **options) -> None:
     Exit status: 0 all done (or permanently unavailable), 4 some ids still to retry,
     3 stopped by the circuit breaker or environment errors, 1 could not run.
     """
-    settings = DownloadSettings(**options)
-    settings.max_videos = settings.max_videos or None
     reporter = Reporter()
-    summary = download_videos(read_ids(ids_file), settings, reporter)
-    for line in summary_lines(summary):
+    summary = download_videos(read_ids(ids_file), _download_settings(out_dir, values), reporter)
+    for line in download_summary_lines(summary):
         reporter.line(line)
     ctx.exit(summary.exit_code)
+
+
+@group.command("fiftyone")
+@DATA_DIR
+@click.option("--videos", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_VIDEOS,
+              show_default=True, help="Folder of the clips (<id>.mp4).")
+@FIFTYONE_OPTIONS
+def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
+    """Build the persistent FiftyOne video dataset: metadata fields and the Tree-of-Captions as TemporalDetections.
+
+    Fields keep the original scripts' names (title, description, full_video_url, upload_date, view_count,
+    like_count, full_video_duration, transcript, tree_depth, gpt_summary_brief, gpt_summary_detailed,
+    gpt_action_brief, gpt_action_detailed, gpt_action_actor, transcript_segments). Each detection carries node_id,
+    parent_id, level, tier (from the tree), its original start/end seconds and crosses_clip_end. Supports are frames
+    of the clip itself. tree_depth is the number of levels (max level + 1). Incremental: videos already in the
+    dataset are left as they are (--overwrite rebuilds). The database is FiftyOne's own configuration
+    (FIFTYONE_DATABASE_DIR, FIFTYONE_DATABASE_URI, ...).
+    """
+    reporter = Reporter()
+    with reporter.live():
+        _run_fiftyone(data_dir, videos, values, reporter)
+
+
+@group.command("build")
+@DATA_DIR
+@click.option("--ids", "ids_file", type=click.Path(path_type=Path, dir_okay=False), default=DEFAULT_IDS_FILE,
+              show_default=True, help="Where the ids list is written.")
+@HUB_OPTIONS
+@DOWNLOAD_OPTIONS
+@FIFTYONE_OPTIONS
+@click.pass_context
+def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: Path, **values) -> None:
+    """ids, download and fiftyone in one go, with one progress display. Resumable: run it again after an
+    interruption and each step picks up where it stopped. Takes the options of the three steps."""
+    reporter = Reporter()
+    with reporter.live():
+        result = build_ids(data_dir, ids_file, repo_id=values["repo_id"], revision=values["revision"],
+                           endpoint=values["endpoint"], offline=values["offline"], limit=values["limit"],
+                           sample=values["sample"], seed=values["seed"], progress=reporter.interactive)
+        for line in ids_report_lines(result):
+            reporter.line(line)
+        summary = download_videos(read_ids(ids_file), _download_settings(out_dir, values), reporter)
+        for line in download_summary_lines(summary):
+            reporter.line(line)
+        if summary.stopped:
+            ctx.exit(summary.exit_code)
+        _run_fiftyone(data_dir, out_dir, values, reporter)
+    ctx.exit(summary.exit_code)
+
+
+@group.command("app")
+@click.option("--name", default=DEFAULT_DATASET, show_default=True, help="Name of the FiftyOne dataset.")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Address the App listens on (0.0.0.0 to reach it from other machines).")
+@click.option("--port", type=click.IntRange(1, 65535), default=5151, show_default=True, help="Port of the App.")
+def app_command(name: str, address: str, port: int) -> None:
+    """Serve the FiftyOne App on the dataset and print its URL; Ctrl-C stops it."""
+    from reelset.action100m.app import serve_app
+
+    serve_app(name, address=address, port=port, on_ready=Reporter().line)
+
+
+@group.command("show")
+@click.argument("video_id")
+@DATA_DIR
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Picture to write (.png, .svg or .pdf).")
+@click.option("--clip-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Draw the end of the downloaded clip at this time.")
+def show_command(video_id: str, data_dir: Path, out: Path, clip_seconds: float | None) -> None:
+    """Draw one video's Tree-of-Captions as a timeline (levels as rows, segments as bars, brief actions as text),
+    from the parquet alone. VIDEO_ID may start with '-': put `--` before it."""
+    from reelset.action100m.timeline import show_video
+
+    path = show_video(data_dir, video_id, out, clip_seconds=clip_seconds)
+    Reporter().line(f"wrote {path}")

@@ -19,6 +19,28 @@ from typing import Any
 from reelset.core.atomic import atomic_write_text
 
 
+def read_status(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
+    """Read a status file without taking ownership: ``(records by id, number of damaged lines)``."""
+    records: dict[str, dict[str, Any]] = {}
+    damaged = 0
+    if not Path(path).exists():
+        return records, damaged
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                damaged += 1
+                continue
+            if isinstance(record, dict) and isinstance(record.get("id"), str):
+                records.setdefault(record["id"], {}).update(record)
+            else:
+                damaged += 1
+    return records, damaged
+
+
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with seconds, the timestamp format of every status record."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -33,28 +55,9 @@ class StatusStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.damaged_lines = 0
-        self._records: dict[str, dict[str, Any]] = {}
-        self._load()
+        self._records, self.damaged_lines = read_status(self.path)
         self._compact()
         self._handle = open(self.path, "a", encoding="utf-8")
-
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    self.damaged_lines += 1
-                    continue
-                if isinstance(record, dict) and isinstance(record.get("id"), str):
-                    self._records.setdefault(record["id"], {}).update(record)
-                else:
-                    self.damaged_lines += 1
 
     def _compact(self) -> None:
         lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in self._records.values())

@@ -1,0 +1,230 @@
+"""Step 3 of Action100M: the persistent FiftyOne video dataset whose Tree-of-Captions labels are temporal detections.
+
+:func:`build_dataset` is ``reelset action100m fiftyone`` as a library call. It streams: the parquet is read one row
+group at a time and only rows whose clip exists are decoded; clips are probed in parallel; samples reach
+``add_samples`` through a generator, so memory stays flat in the number of videos.
+
+Incremental by default (a deliberate change from the original scripts, which rebuilt the dataset every time): a
+video already in the dataset is never added or updated again; ``overwrite=True`` deletes and rebuilds. reelset
+follows FiftyOne's own configuration (``FIFTYONE_DATABASE_DIR``, ``FIFTYONE_DATABASE_URI``, ...) and never sets
+a database location of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reelset.action100m.hub import DEFAULT_DATA_DIR
+from reelset.action100m.labels import TRANSCRIPT_FIELD, Clip, LabelOptions, sample_fields
+from reelset.action100m.schema import COLUMNS
+from reelset.action100m.shards import iter_rows_for, list_shards
+from reelset.action100m.tree import GPT_FIELDS, STAGE2_FIELDS, build_tree
+from reelset.core.errors import ReelsetError
+from reelset.core.ffmpeg import MediaError, probe
+from reelset.core.status import read_status
+from reelset.core.video_ids import is_youtube_id
+
+if TYPE_CHECKING:
+    import fiftyone as fo
+
+DEFAULT_NAME = "action100m"
+DEFAULT_VIDEOS_DIR = Path("videos")
+DETECTION_ATTRIBUTES = {"node_id": "str", "parent_id": "str", "level": "int", "tier": "str", "start": "float",
+                        "end": "float", "crosses_clip_end": "bool"}
+
+
+@dataclass
+class IngestSummary:
+    name: str
+    added: int = 0
+    already: int = 0
+    no_clip: int = 0
+    broken: list[str] = field(default_factory=list)  # "<id>: <reason>"
+    tree_problems: list[str] = field(default_factory=list)  # "<id>: <problems>"
+    total: int = 0
+    database: str = ""
+
+
+@dataclass(frozen=True)
+class ProbedClip:
+    video_uid: str
+    path: Path
+    clip: Clip | None
+    metadata: dict[str, Any] | None
+    error: str | None = None
+
+
+def clip_ids(videos_dir: Path) -> dict[str, Path]:
+    """The clips in ``videos_dir`` by id: ``<id>.mp4`` files whose name is a valid YouTube id."""
+    found = {}
+    for path in Path(videos_dir).glob("*.mp4"):
+        if is_youtube_id(path.stem) and path.is_file():
+            found[path.stem] = path
+    return found
+
+
+def probe_clip(video_uid: str, path: Path, status: dict[str, Any] | None = None) -> ProbedClip:
+    """The frame grid and ``VideoMetadata`` fields of one clip; an unreadable clip comes back with ``error`` set.
+
+    The file decides (a clip placed by other means has no status record); the download's record, when there is
+    one, must agree on the clip's length, else the file is suspect.
+    """
+    try:
+        info = probe(path, label=path.name, timeout=60)
+    except MediaError as exc:
+        return ProbedClip(video_uid, path, None, None, str(exc))
+    video = info.video
+    if video is None or not info.duration:
+        return ProbedClip(video_uid, path, None, None, f"{path.name}: no video stream or no duration")
+    frames = video.frame_count
+    fps = video.fps or (frames / info.duration if frames else None)
+    if not frames and fps:
+        frames = round(fps * info.duration)
+    if not fps or not frames:
+        return ProbedClip(video_uid, path, None, None, f"{path.name}: frame rate and frame count unknown")
+    recorded = (status or {}).get("clip_seconds")
+    if status and status.get("status") == "ok" and recorded and abs(float(recorded) - info.duration) > 1.0:
+        return ProbedClip(video_uid, path, None, None,
+                          f"{path.name}: {info.duration:.2f} s long but the download recorded {recorded} s")
+    width, height = video.display_size
+    metadata = {"size_bytes": info.size or path.stat().st_size, "mime_type": "video/mp4", "frame_width": width,
+                "frame_height": height, "frame_rate": fps, "total_frame_count": frames, "duration": info.duration,
+                "encoding_str": video.codec}
+    return ProbedClip(video_uid, path, Clip(fps=fps, total_frames=frames, duration=info.duration), metadata)
+
+
+def _existing_ids(dataset: fo.Dataset) -> set[str]:
+    return set(dataset.distinct("video_uid")) if "video_uid" in dataset.get_field_schema() else set()
+
+
+def _declare_schema(dataset: fo.Dataset, options: LabelOptions) -> None:
+    """Declare every field and detection attribute up front, so samples go in without schema inference."""
+    import fiftyone as fo
+
+    scalars = {"video_uid": fo.StringField, "title": fo.StringField, "description": fo.StringField,
+               "full_video_url": fo.StringField, "upload_date": fo.DateTimeField, "view_count": fo.IntField,
+               "like_count": fo.IntField, "full_video_duration": fo.IntField, "transcript": fo.StringField,
+               "tree_depth": fo.IntField, "clip_seconds": fo.FloatField}
+    kinds = {"str": fo.StringField, "int": fo.IntField, "float": fo.FloatField, "bool": fo.BooleanField}
+    schema = dataset.get_field_schema()
+    for name, kind in scalars.items():
+        if name not in schema:
+            dataset.add_sample_field(name, kind)
+    label_fields = [*GPT_FIELDS, TRANSCRIPT_FIELD, *(STAGE2_FIELDS if options.stage2 else ())]
+    for name in label_fields:
+        if name not in schema:
+            dataset.add_sample_field(name, fo.EmbeddedDocumentField, embedded_doc_type=fo.TemporalDetections)
+        attributes = DETECTION_ATTRIBUTES if name != TRANSCRIPT_FIELD else {
+            key: DETECTION_ATTRIBUTES[key] for key in ("start", "end", "crosses_clip_end")}
+        for attribute, kind in attributes.items():
+            path = f"{name}.detections.{attribute}"
+            if dataset.get_field(path) is None:
+                dataset.add_sample_field(path, kinds[kind])
+
+
+def _to_sample(probed: ProbedClip, fields: dict[str, Any]) -> fo.Sample:
+    import fiftyone as fo
+
+    values = {}
+    for name, value in fields.items():
+        if isinstance(value, list):
+            value = fo.TemporalDetections(detections=[fo.TemporalDetection(**item) for item in value])
+        values[name] = value
+    return fo.Sample(filepath=str(probed.path.resolve()), metadata=fo.VideoMetadata(**probed.metadata), **values)
+
+
+def iter_samples(
+    data_dir: Path,
+    videos_dir: Path,
+    *,
+    skip: set[str],
+    options: LabelOptions,
+    summary: IngestSummary,
+    workers: int = 4,
+    on_problem: Callable[[str], None] = lambda line: None,
+) -> Iterator[fo.Sample]:
+    """Samples for the rows of ``data_dir`` that have a clip in ``videos_dir`` and are not in ``skip``."""
+    shards = list_shards(data_dir)
+    if not shards:
+        raise ReelsetError(f"{data_dir}: no data/*.parquet shards (run `reelset action100m ids` first)")
+    clips = clip_ids(videos_dir)
+    status, _ = read_status(Path(videos_dir) / "status.jsonl")
+    summary.already = len(skip & clips.keys())
+    wanted = {video_uid for video_uid in clips if video_uid not in skip}
+    seen: set[str] = set()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reelset-probe") as pool:
+        for group in iter_rows_for(shards, wanted.__contains__, COLUMNS):
+            rows = []
+            for row in group:  # a video listed twice is ingested once
+                if row["video_uid"] not in seen:
+                    seen.add(row["video_uid"])
+                    rows.append(row)
+            probes = pool.map(lambda row: probe_clip(row["video_uid"], clips[row["video_uid"]],
+                                                     status.get(row["video_uid"])), rows)
+            for row, probed in zip(rows, probes):
+                if probed.clip is None:
+                    summary.broken.append(f"{probed.video_uid}: {probed.error}")
+                    on_problem(f"skipped {probed.video_uid}: {probed.error}")
+                    continue
+                tree = build_tree(row["video_uid"], row.get("nodes"))
+                if tree.problems:
+                    text = f"{row['video_uid']}: {'; '.join(tree.problems)}"
+                    summary.tree_problems.append(text)
+                    on_problem(f"tree {text}")
+                yield _to_sample(probed, sample_fields(row, tree, probed.clip, options))
+    summary.no_clip = len(wanted - seen)
+
+
+def build_dataset(
+    data_dir: Path = DEFAULT_DATA_DIR,
+    videos_dir: Path = DEFAULT_VIDEOS_DIR,
+    *,
+    name: str = DEFAULT_NAME,
+    options: LabelOptions = LabelOptions(),
+    overwrite: bool = False,
+    workers: int = 4,
+    on_problem: Callable[[str], None] = lambda line: None,
+    on_added: Callable[[int], None] = lambda count: None,
+) -> IngestSummary:
+    """Create or extend the persistent FiftyOne dataset ``name`` from the shards and the clips.
+
+    Args:
+        on_problem: called with one line per skipped clip or malformed tree.
+        on_added: called with the number of samples added by each batch.
+    """
+    import fiftyone as fo
+
+    if not Path(videos_dir).is_dir():
+        raise ReelsetError(f"{videos_dir}: videos folder not found (run `reelset action100m download` first)")
+    if overwrite and fo.dataset_exists(name):
+        fo.delete_dataset(name)
+    dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
+    if dataset.media_type not in (None, "video"):
+        raise ReelsetError(f"FiftyOne dataset {name!r} holds {dataset.media_type} samples, not videos")
+    dataset.persistent = True
+    _declare_schema(dataset, options)
+    summary = IngestSummary(name)
+    samples = iter_samples(data_dir, videos_dir, skip=_existing_ids(dataset), options=options, summary=summary,
+                           workers=workers, on_problem=on_problem)
+    for ids in dataset.add_samples(samples, expand_schema=False, progress=False, generator=True):
+        summary.added += len(ids)
+        on_added(len(ids))
+    summary.total = len(dataset)
+    summary.database = fo.config.database_uri or fo.config.database_dir
+    return summary
+
+
+def summary_lines(summary: IngestSummary) -> list[str]:
+    """The end-of-run report, one plain line each."""
+    lines = [
+        f"fiftyone: dataset {summary.name!r} has {summary.total} samples: {summary.added} added, "
+        f"{summary.already} already there, {len(summary.broken)} broken clips skipped, "
+        f"{summary.no_clip} clips without a parquet row, {len(summary.tree_problems)} malformed trees",
+        f"fiftyone: database {summary.database}",
+        f"open it with: reelset action100m app --name {summary.name}",
+    ]
+    return lines
