@@ -60,7 +60,7 @@ EDGE_MIN_PIXELS = 4.0  # ... except on bars so thin that the edge would hide the
 LABEL_POINTS = 7.0
 LABEL_PAD_POINTS = 2.5
 LABEL_MIN_PIXELS = 14.0
-MIN_LABEL_CHARS = 2
+MIN_LABEL_CHARS = 4  # "th…" says nothing; "tigh…" starts to
 ELLIPSIS = "\u2026"
 
 TIER_COLOURS = {ROOT: "#37474F", MID: "#2F6DB5", LEAF: "#F2A541"}
@@ -180,20 +180,18 @@ def overflowing_labels(figure: Figure, bars: Sequence[Bar]) -> list[str]:
     """
     axes = figure.axes[0]
     renderer = figure.canvas.get_renderer()
-    boxes = {bar.node_id: bar for bar in bars}
+    bars_by_id = {bar.node_id: bar for bar in bars}
     overflowing = []
     for text in axes.texts:
         gid = text.get_gid() or ""
         if not gid.startswith("label-"):
             continue
-        bar = boxes[gid.removeprefix("label-")]
-        (left, bottom), (right, top) = sorted(
-            axes.transData.transform([(bar.x, bar.row - BAR_HEIGHT / 2), (bar.x + bar.width, bar.row + BAR_HEIGHT / 2)]),
-            key=lambda point: point[0],
-        )
+        bar = bars_by_id[gid.removeprefix("label-")]
+        corners = [(bar.x, bar.row - BAR_HEIGHT / 2), (bar.x + bar.width, bar.row + BAR_HEIGHT / 2)]
+        (x0, y0), (x1, y1) = axes.transData.transform(corners)
         extent = text.get_window_extent(renderer)
-        low, high = min(bottom, top), max(bottom, top)  # the y axis is inverted
-        if extent.x0 < left or extent.x1 > right or extent.y0 < low or extent.y1 > high:
+        # min/max: the y axis is inverted, so the data corners are not the pixel box's lower-left and upper-right.
+        if extent.x0 < min(x0, x1) or extent.x1 > max(x0, x1) or extent.y0 < min(y0, y1) or extent.y1 > max(y0, y1):
             overflowing.append(bar.node_id)
     return overflowing
 
@@ -294,7 +292,7 @@ def _draw_time_axis(axes: Axes, x_end: float) -> None:
     axes.xaxis.set_major_locator(MultipleLocator(step))
     if x_end >= LONG_VIDEO_SECONDS:
         axes.xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: _clock(seconds)))
-        axes.set_xlabel("time (m:ss)", fontsize=9)
+        axes.set_xlabel("time (h:mm:ss)" if x_end >= 3600 else "time (m:ss)", fontsize=9)
     else:
         axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         axes.set_xlabel("time (s)", fontsize=9)
@@ -335,7 +333,8 @@ def _draw_bars(axes: Axes, bars: Sequence[Bar]) -> None:
 def _draw_clip_end(axes: Axes, clip_seconds: float) -> None:
     from matplotlib.transforms import blended_transform_factory
 
-    axes.axvline(clip_seconds, color=CLIP_COLOUR, linestyle=(0, (4, 3)), linewidth=1.3, zorder=4, gid="clip-end")
+    # Over the bars, under the labels: the line must not hide the text it crosses.
+    axes.axvline(clip_seconds, color=CLIP_COLOUR, linestyle=(0, (4, 3)), linewidth=1.3, zorder=2.5, gid="clip-end")
     axes.text(
         clip_seconds, 1.0, "clip end", transform=blended_transform_factory(axes.transData, axes.transAxes),
         ha="center", va="bottom", color=CLIP_COLOUR, fontsize=8, clip_on=False, gid="clip-end-label",
