@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
-
-# FiftyOne reads its configuration when first imported: give this test session a database of its own, and never
-# the user's (nor an external one named in the environment).
-os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="reelset-tests-fiftyone-")
-os.environ.pop("FIFTYONE_DATABASE_URI", None)
-os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
-os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
-os.environ["FIFTYONE_SHOW_PROGRESS_BARS"] = "false"
 
 import pytest
 
 from reelset.core.progress import Reporter
 from reelset.testing.media import make_hls, make_video
+from reelset.testing.mongo import MongoServer
 from reelset.testing.servers import MediaServer
+
+# FiftyOne reads its configuration when first imported (by the test modules, after this file): give this test
+# session a MongoDB server of its own, never the user's database (reelset.testing.mongo says why a private
+# FIFTYONE_DATABASE_DIR alone is not enough).
+_MONGO = MongoServer()
+atexit.register(_MONGO.close)
+os.environ["FIFTYONE_DATABASE_URI"] = _MONGO.uri
+os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
+os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+os.environ["FIFTYONE_SHOW_PROGRESS_BARS"] = "false"
 
 
 class Sources:

@@ -62,14 +62,26 @@ class Reporter:
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
-        """A result line for people and scripts alike: printed whole, on one line, on stdout."""
+        """A result line for people and scripts alike: printed whole, on one line, on stdout.
+
+        While a live display is drawn on the same terminal, the line goes through the display's console, which
+        prints it above the bars instead of letting the next redraw overwrite it.
+        """
+        text = " ".join(text.splitlines())
         with self._lock:
-            print(" ".join(text.splitlines()), file=self.out, flush=True)
+            if self._progress is not None and self.out.isatty():
+                self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                print(text, file=self.out, flush=True)
 
     def warn(self, text: str) -> None:
-        """A warning on stderr, one line."""
+        """A warning on stderr, one line (above the bars while a live display is drawn)."""
+        text = f"warning: {' '.join(text.splitlines())}"
         with self._lock:
-            print(f"warning: {' '.join(text.splitlines())}", file=self.err, flush=True)
+            if self._progress is not None:
+                self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                print(text, file=self.err, flush=True)
 
     @contextmanager
     def live(self) -> Iterator[Reporter]:
