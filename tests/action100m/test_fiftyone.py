@@ -214,6 +214,15 @@ def test_overwrite_rebuilds_and_options_apply(corpus):
     assert " n/A " in actors
     llama_tiers = {d.tier for s in dataset for d in s.llama3_caption.detections}
     assert llama_tiers == {"leaf"}
+    leaf_levels = set()
+    for sample in dataset:  # Stage-2 captions cover every node: tiers checked against the tree, leaves at many levels
+        tiers = tiers_of(corpus["rows"][sample.video_uid])
+        for d in sample.plm_caption.detections:
+            if d.node_id in tiers:
+                assert d.tier == tiers[d.node_id]
+            if d.tier == "leaf":
+                leaf_levels.add(d.level)
+    assert len(leaf_levels) >= 3
     assert dataset.count("plm_caption.detections") > dataset.count("gpt_action_brief.detections")
 
 

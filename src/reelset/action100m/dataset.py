@@ -12,6 +12,7 @@ a database location of its own.
 
 from __future__ import annotations
 
+import functools
 import random as _random
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,8 @@ DEFAULT_NAME = "action100m"
 DEFAULT_VIDEOS_DIR = Path("videos")
 DETECTION_ATTRIBUTES = {"node_id": "str", "parent_id": "str", "level": "int", "tier": "str", "start": "float",
                         "end": "float", "crosses_clip_end": "bool"}
+INSERT_BATCH = 64
+TRANSCRIPT_ATTRIBUTES = {"start": "float", "end": "float", "crosses_clip_end": "bool"}
 
 
 @dataclass
@@ -118,28 +121,26 @@ def _existing_ids(dataset: fo.Dataset) -> set[str]:
 
 
 def _declare_schema(dataset: fo.Dataset, options: LabelOptions) -> None:
-    """Declare every field and detection attribute up front, so samples go in without schema inference."""
+    """Declare every field and detection attribute up front, in one schema merge (the App then lists them, and
+    documents go in without schema inference). Fields already declared are left as they are."""
     import fiftyone as fo
+    import fiftyone.core.fields as fof
 
-    scalars = {"video_uid": fo.StringField, "title": fo.StringField, "description": fo.StringField,
-               "full_video_url": fo.StringField, "upload_date": fo.DateTimeField, "view_count": fo.IntField,
-               "like_count": fo.IntField, "full_video_duration": fo.IntField, "transcript": fo.StringField,
-               "tree_depth": fo.IntField, "clip_seconds": fo.FloatField}
-    kinds = {"str": fo.StringField, "int": fo.IntField, "float": fo.FloatField, "bool": fo.BooleanField}
-    schema = dataset.get_field_schema()
-    for name, kind in scalars.items():
-        if name not in schema:
-            dataset.add_sample_field(name, kind)
-    label_fields = [*GPT_FIELDS, TRANSCRIPT_FIELD, *(STAGE2_FIELDS if options.stage2 else ())]
-    for name in label_fields:
-        if name not in schema:
-            dataset.add_sample_field(name, fo.EmbeddedDocumentField, embedded_doc_type=fo.TemporalDetections)
-        attributes = DETECTION_ATTRIBUTES if name != TRANSCRIPT_FIELD else {
-            key: DETECTION_ATTRIBUTES[key] for key in ("start", "end", "crosses_clip_end")}
+    kinds = {"str": fof.StringField, "int": fof.IntField, "float": fof.FloatField, "bool": fof.BooleanField,
+             "datetime": fof.DateTimeField}
+    scalars = {"video_uid": "str", "title": "str", "description": "str", "full_video_url": "str",
+               "upload_date": "datetime", "view_count": "int", "like_count": "int", "full_video_duration": "int",
+               "transcript": "str", "tree_depth": "int", "clip_seconds": "float"}
+    schema: dict[str, fof.Field] = {name: kinds[kind]() for name, kind in scalars.items()}
+    for name in [*GPT_FIELDS, TRANSCRIPT_FIELD, *(STAGE2_FIELDS if options.stage2 else ())]:
+        schema[name] = fof.EmbeddedDocumentField(fo.TemporalDetections)
+        attributes = TRANSCRIPT_ATTRIBUTES if name == TRANSCRIPT_FIELD else DETECTION_ATTRIBUTES
         for attribute, kind in attributes.items():
-            path = f"{name}.detections.{attribute}"
-            if dataset.get_field(path) is None:
-                dataset.add_sample_field(path, kinds[kind])
+            schema[f"{name}.detections.{attribute}"] = kinds[kind]()
+    declared = dataset.get_field_schema(flat=True)
+    missing = {path: field for path, field in schema.items() if path not in declared}
+    if missing:
+        dataset.add_dynamic_sample_fields(fields=missing)
 
 
 def sample_document(probed: ProbedClip, fields: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +171,7 @@ def _insert(dataset: fo.Dataset, documents: Iterator[dict[str, Any]], on_added: 
     """Insert sample documents the way FiftyOne's own dataset importer does (``LegacyFiftyOneDatasetImporter``:
     ``fiftyone.core.odm.insert_documents`` into the sample collection, stamped with the dataset id and times)."""
     import fiftyone.core.odm as foo
+    import fiftyone.core.utils as fou
 
     now = datetime.now(timezone.utc)
     dataset_id = dataset._doc.id
@@ -180,7 +182,10 @@ def _insert(dataset: fo.Dataset, documents: Iterator[dict[str, Any]], on_added: 
             yield document
             on_added(1)
 
-    added = len(foo.insert_documents(stamped(), dataset._sample_collection, progress=False))
+    # Fixed-size batches keep memory flat: FiftyOne's default batcher grows batches while inserts are fast, up to
+    # thousands of documents (hundreds of MB for Action100M samples).
+    batcher = functools.partial(fou.StaticBatcher, batch_size=INSERT_BATCH)
+    added = len(foo.insert_documents(stamped(), dataset._sample_collection, batcher=batcher, progress=False))
     dataset.reload()
     return added
 

@@ -94,6 +94,8 @@ def tree_detections(tree: Tree, clip: Clip, options: LabelOptions) -> dict[str, 
     if options.stage2:
         fields.update({name: [] for name in STAGE2_FIELDS})
     for node in tree.nodes:
+        if node.start >= clip.duration:
+            continue  # not in the clip (most of a long video's nodes)
         attributes = {"node_id": node.node_id, "parent_id": node.parent_id, "level": node.level, "tier": node.tier}
         texts = {name: node.gpt_text(name) for name in GPT_FIELDS}
         if options.stage2:

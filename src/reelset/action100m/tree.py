@@ -99,7 +99,8 @@ def build_tree(video_uid: str, raw_nodes: list[dict[str, Any]] | None) -> Tree:
     roots = [raw["node_id"] for raw in usable if raw.get("parent_id") is None]
     if len(roots) != 1:
         problems.append(f"{len(roots)} roots (expected 1)")
-    dangling = sorted({raw["parent_id"] for raw in usable if raw.get("parent_id") not in (None, *seen)})
+    dangling = sorted({raw["parent_id"] for raw in usable
+                       if raw.get("parent_id") is not None and raw["parent_id"] not in seen})
     if dangling:
         problems.append(f"{len(dangling)} parent id(s) not in the row (e.g. {dangling[0]})")
 
