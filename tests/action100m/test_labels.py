@@ -72,3 +72,24 @@ def test_probe_clip_reads_the_index_and_falls_back_to_ffprobe(tmp_path):
     broken.write_bytes(b"not a video")
     probed = probe_clip("dQw4w9WgXcQ", broken)
     assert probed.clip is None and probed.error.startswith("broken.mp4: ")
+
+
+def test_probe_clip_without_frame_rate(monkeypatch, tmp_path):
+    """A stream that reports fps 0 (or none): the frame count and duration stand in; with neither, it is skipped."""
+    from reelset.action100m import dataset
+    from reelset.core.ffmpeg import MediaInfo, VideoStream
+
+    path = tmp_path / "dQw4w9WgXcQ.mp4"
+    path.write_bytes(b"x" * 10)
+    monkeypatch.setattr(dataset, "read_mp4_video", lambda _: None)
+
+    def fake_probe(frames):
+        video = VideoStream("h264", "yuv420p", 640, 360, 0, None, frames)
+        return lambda *a, **k: MediaInfo(str(path), "mp4", 12.5, 10, video, None)
+
+    monkeypatch.setattr(dataset, "probe", fake_probe(250))
+    probed = dataset.probe_clip("dQw4w9WgXcQ", path)
+    assert probed.clip == Clip(fps=20.0, total_frames=250, duration=12.5)
+    monkeypatch.setattr(dataset, "probe", fake_probe(None))
+    probed = dataset.probe_clip("dQw4w9WgXcQ", path)
+    assert probed.clip is None and "frame rate and frame count unknown" in probed.error

@@ -24,7 +24,8 @@ from reelset.core.atomic import fsync_dir
 from reelset.core.errors import ReelsetError
 
 USER_AGENT = f"reelset/{__version__}"
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # for hashing files
+STREAM_CHUNK = 64 << 10  # a dropped connection loses at most this much of what arrived
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -121,12 +122,16 @@ def _transfer(session: requests.Session, url: str, part: Path, timeout: float,
         total = have + int(length) if length and length.isdigit() else None
         done = have
         with open(part, "ab" if have else "wb") as handle:
-            for chunk in response.iter_content(CHUNK):
-                handle.write(chunk)
-                done += len(chunk)
-                if on_progress:
-                    on_progress(done, total)
-            handle.flush()
+            try:
+                for chunk in response.iter_content(STREAM_CHUNK):
+                    handle.write(chunk)
+                    done += len(chunk)
+                    if on_progress:
+                        on_progress(done, total)
+            except requests.RequestException as exc:
+                raise requests.ConnectionError(f"connection dropped after {done} of {total or '?'} bytes") from exc
+            finally:
+                handle.flush()
             os.fsync(handle.fileno())
         if total is not None and done != total:
             raise requests.ConnectionError(f"connection closed after {done} of {total} bytes")

@@ -13,16 +13,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
+from rich.text import Text
+
+
+class _CountColumn(ProgressColumn):
+    """``done/total`` as a count, or as bytes with the rate for a task added with ``unit="bytes"``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count, self._bytes, self._rate = MofNCompleteColumn(), DownloadColumn(), TransferSpeedColumn()
+
+    def render(self, task: Task) -> RenderableType:
+        if task.fields.get("unit") == "bytes":
+            return Text.assemble(self._bytes.render(task), " ", self._rate.render(task))
+        return self._count.render(task)
 
 
 class ProgressTask:
@@ -92,7 +110,7 @@ class Reporter:
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            _CountColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(file=self.err),
@@ -105,8 +123,11 @@ class Reporter:
             finally:
                 self._progress = None
 
-    def task(self, description: str, total: float | None) -> ProgressTask:
-        """Add a bar to the live display (a no-op handle when not interactive or outside :meth:`live`)."""
+    def task(self, description: str, total: float | None, *, unit: str | None = None) -> ProgressTask:
+        """Add a bar to the live display (a no-op handle when not interactive or outside :meth:`live`).
+
+        ``unit="bytes"`` shows the amounts as sizes with the transfer rate instead of a count.
+        """
         if self._progress is None:
             return ProgressTask(None, None)
-        return ProgressTask(self._progress, self._progress.add_task(description, total=total))
+        return ProgressTask(self._progress, self._progress.add_task(description, total=total, unit=unit))

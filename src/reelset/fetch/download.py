@@ -18,7 +18,6 @@ of 100 and started again stops at 100.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import re
 import shutil
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 from reelset.core.atomic import atomic_write_text, remove_stale_temps
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError, executable
+from reelset.core.locks import exclusive_lock
 from reelset.core.progress import Reporter
 from reelset.core.status import StatusStore, utc_now
 from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
@@ -143,19 +143,9 @@ def read_ids(path: Path) -> Iterator[str]:
                 yield text
 
 
-@contextlib.contextmanager
-def folder_lock(out_dir: Path) -> Iterator[None]:
+def folder_lock(out_dir: Path):
     """One download run per output folder (the lock dies with the process, ``kill -9`` included)."""
-    handle = open(Path(out_dir) / LOCK_FILE, "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        handle.close()
-        raise ReelsetError(f"{out_dir}: another download is running in this folder") from exc
-    try:
-        yield
-    finally:
-        handle.close()
+    return exclusive_lock(Path(out_dir) / LOCK_FILE, f"{out_dir}: another download is running in this folder")
 
 
 def clean_leftovers(out_dir: Path) -> int:

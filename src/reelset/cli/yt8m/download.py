@@ -1,0 +1,89 @@
+"""``reelset yt8m download``: the official download.py's configuration and files, parallel and resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from reelset.cli.yt8m import group
+from reelset.core.progress import Reporter
+from reelset.yt8m.download import (
+    DATA_BASE_URL,
+    PLAN_BASE_URL,
+    ConfigError,
+    Partition,
+    Shard,
+    config_from_environment,
+    download_partition,
+    parse_mirror,
+)
+
+
+def _checked(parse: Callable) -> Callable:
+    """A click callback: a flag's value parsed by the library, its error a usage error (exit 2)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None):
+        try:
+            return None if value is None else parse(value)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from exc
+
+    return callback
+
+
+@group.command("download")
+@click.option("--partition", callback=_checked(Partition.parse), metavar="VERSION/LEVEL/SPLIT",
+              help="e.g. 2/frame/train; level video_level, frame_level, video or frame; split train, validate or "
+                   "test [env: partition]")
+@click.option("--mirror", callback=_checked(parse_mirror), metavar="us|eu|asia",
+              help="Data host {mirror}.data.yt8m.org [env: mirror]")
+@click.option("--shard", callback=_checked(Shard.parse), metavar="X,Y",
+              help="Download shard X of Y, 1 <= X <= Y (default 1,1: everything) [env: shard]")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
+              show_default=True, help="Folder of the files and of the plan <partition>_download_plan.json.")
+@click.option("--jobs", type=click.IntRange(min=1), default=4, show_default=True, help="Files downloaded at once.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the local names of the selected files, one per line, then their total size when the "
+                   "server announces it; download nothing but the plan (which is not saved).")
+@click.option("--plan-base-url", default=PLAN_BASE_URL, show_default=True,
+              help="Host of the plans: <base>/<version>/download_plans/<level>_<split>.json.")
+@click.option("--data-base-url", default=DATA_BASE_URL, show_default=True,
+              help="Host of the files: <base>/<partition>/<remote name>; {mirror} is replaced by the mirror.")
+@click.option("--retries", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Attempts per request for transient failures (connection drops, timeouts, 5xx, 429).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds without data before a connection counts as stalled.")
+def download_command(partition, mirror, shard, **options) -> None:
+    """Download a YouTube-8M partition, or one shard of it, as the official download.py does.
+
+    \b
+    Same configuration as
+      curl data.yt8m.org/download.py | shard=1,1000 partition=2/frame/train mirror=us python
+    i.e. the environment variables partition, mirror and shard, checked with the same messages; the flags
+    override them:
+      reelset yt8m download --partition 2/frame/train --mirror us --shard 1,1000 --out data/
+
+    \b
+    Sharding: the file named N is in shard X of Y when int(md5(N), 16) % Y == X - 1, the official rule. So
+    shard 1,1000 is the same ~1/1000 of the files on every machine (5 of the 3,844 train files, about 1.2 GB of
+    frame-level data), and shards 1..Y together are the whole partition.
+
+    \b
+    Files keep the official local names (traindw.tfrecord -> train0208.tfrecord). The plan file in --out lists
+    what is still to download; each verified file (md5 from the plan) is removed from it at once.
+
+    \b
+    Resume: run the same command again, after Ctrl-C, kill -9 or a network failure. The plan says which files
+    are left and a file cut short (<name>.part) continues where it stopped (HTTP Range). The official script
+    resumes from a plan written here, and this command from one the official script wrote.
+
+    \b
+    A file whose md5 does not match is downloaded once more; if it still does not match it is reported
+    (Error downloading <file>. MD5 does not match!), never takes its final name (the official script leaves it
+    in place) and stays in the plan; the other files go on and the exit status is 1. The free disk space is
+    checked against the announced sizes before the first byte.
+    """
+    config = config_from_environment(partition=partition, mirror=mirror, shard=shard, **options)
+    download_partition(config, Reporter()).check()

@@ -1,0 +1,510 @@
+"""YouTube-8M's official downloader (``download.py``), same configuration and files, made parallel and resumable.
+
+:func:`download_partition` is ``reelset yt8m download`` as a library call. What it keeps from the official script
+(``curl data.yt8m.org/download.py | shard=1,1000 partition=2/frame/train mirror=us python``), to the letter:
+
+- the configuration: environment variables ``partition`` (``<version>/<level>/<split>``), ``mirror`` (us, eu, asia)
+  and ``shard`` (``X,Y``), validated with the same messages (:func:`config_from_environment`);
+- the plan ``{plan base}/{version}/download_plans/{level}_{split}.json``, saved in the output folder as
+  ``partition.replace('/', '_') + '_download_plan.json'`` with the layout ``{"files": {"<remote name>": "<md5>"}}``;
+  after each verified file its entry is deleted and the plan rewritten as ``json.dumps(plan)``, so the official script
+  resumes from a plan written here and this command resumes from one it wrote;
+- the shard rule: a remote name (``traindw.tfrecord``) is in shard X of Y when ``int(md5(name), 16) % Y == X - 1``;
+- the local names: split + the ``%04d`` position of the two-character code in a-z A-Z 0-9 order
+  (``traindw.tfrecord`` -> ``train0208.tfrecord``), fetched from ``{data base}/{partition}/{remote name}``;
+- the messages (``Starting fresh download ...``, ``>> Downloading <url> 100.0%``, ``Succesfully downloaded <file> N
+  bytes.``, ``Resuming download ...``, ``Files remaining N``, ``Error downloading <f>. MD5 does not match!``,
+  ``All done. No more files to download.``), each on one plain line.
+
+What it does better: ``jobs`` files at a time (the plan has one writer, this function's thread, and every rewrite is
+atomic); an interrupted file resumes from its ``.part`` with an HTTP ``Range`` request; a file whose md5 does not
+match is downloaded once more, then reported by name while the run goes on, and it never takes its final name (the
+official script leaves it in place: a deliberate change); a free-disk check before the first byte; a progress bar
+with bytes and ETA on a terminal; a dry run. Unlike the official script, "All done" is printed only when nothing
+failed: otherwise :meth:`DownloadSummary.check` raises an error that names the files left in the plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import string
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reelset.core.atomic import atomic_write_bytes, atomic_write_text, is_temp_path
+from reelset.core.errors import ReelsetError
+from reelset.core.locks import exclusive_lock
+from reelset.core.http import ChecksumError, HttpError, content_length, download_file, fetch_bytes, part_path
+from reelset.core.progress import Reporter
+
+PLAN_BASE_URL = "http://data.yt8m.org"
+DATA_BASE_URL = "http://{mirror}.data.yt8m.org"
+MIRRORS = ("us", "eu", "asia")
+LEVELS = ("video_level", "frame_level", "video", "frame")
+SPLITS = ("train", "validate", "test")
+ALPHABET = string.ascii_lowercase + string.ascii_uppercase + string.digits
+FILE_CODES = tuple(first + second for first in ALPHABET for second in ALPHABET)  # 3,844, in the official order
+_CODE_INDEX = {code: index for index, code in enumerate(FILE_CODES)}
+
+# The official script's words, to the letter (its typos included: people and scripts search for them).
+MISSING_PARTITION = 'Must provide environment variable "partition". e.g. 0/video_level/train'
+MISSING_MIRROR = 'Must provide environment variable "mirror". e.g. "us"'
+SHARD_WITHOUT_COMMA = (
+    'Optional environment variable "shards" must be "X,Y" if set, where the integer X, Y are used for sharding. '
+    "The files will be deterministically sharded Y-way and the X-th shard will be downloaded. It must be 1 <= X <= Y"
+)
+FRESH_DOWNLOAD = "Starting fresh download in this directory. Please make sure you have >2TB of free disk space!"
+RESUMING = "Resuming download ..."
+ALL_DONE = "All done. No more files to download."
+
+_VERSION = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+# A plan key becomes a URL path segment and a file name: letters and digits, one dot, nothing else.
+_REMOTE_NAME = re.compile(r"(?P<prefix>[A-Za-z0-9_-]+)(?P<code>[A-Za-z0-9]{2})(?:\.(?P<ext>[A-Za-z0-9]+))?")
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+_HEAD_THREADS = 16
+
+
+class ConfigError(ReelsetError):
+    """The partition, mirror or shard is missing or invalid (the official script's messages where it has one)."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    """``<version>/<level>/<split>``, e.g. ``2/frame/train``; ``str()`` gives the text back unchanged."""
+
+    version: str
+    level: str
+    split: str
+
+    @classmethod
+    def parse(cls, text: str) -> Partition:
+        parts = text.split("/")
+        if len(parts) != 3 or not _VERSION.fullmatch(parts[0]) or parts[1] not in LEVELS or parts[2] not in SPLITS:
+            raise ConfigError(
+                f'Invalid partition "{text}": must be <version>/<level>/<split> with level one of '
+                f"{', '.join(LEVELS)} and split one of {', '.join(SPLITS)} (e.g. 2/frame/train)"
+            )
+        return cls(*parts)
+
+    def __str__(self) -> str:
+        return f"{self.version}/{self.level}/{self.split}"
+
+    @property
+    def plan_filename(self) -> str:
+        """The local plan's name, as the official script names it: ``2_frame_train_download_plan.json``."""
+        return str(self).replace("/", "_") + "_download_plan.json"
+
+    def plan_url(self, base: str = PLAN_BASE_URL) -> str:
+        return f"{base.rstrip('/')}/{self.version}/download_plans/{self.level}_{self.split}.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (1-based, the official ``X,Y``); the default 1,1 is the whole partition."""
+
+    index: int = 1
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        if "," not in text:
+            raise ConfigError(SHARD_WITHOUT_COMMA)
+        try:
+            index, count = (int(part) for part in text.split(","))
+        except ValueError:
+            index = count = 0
+        if not 1 <= index <= count:
+            raise ConfigError(f'Invalid shard "{text}": must be X,Y with integers 1 <= X <= Y (e.g. 1,1000)')
+        return cls(index, count)
+
+    def __str__(self) -> str:
+        return f"{self.index},{self.count}"
+
+    def __contains__(self, remote_name: str) -> bool:
+        """Whether a plan entry (``traindw.tfrecord``: the md5 is of the whole name) belongs to this shard."""
+        return int(hashlib.md5(remote_name.encode("utf-8")).hexdigest(), 16) % self.count == self.index - 1
+
+
+def local_name(remote_name: str) -> str:
+    """The official local name of a remote file: ``traindw.tfrecord`` -> ``train0208.tfrecord``, ``test99`` ->
+    ``test3843`` (the two-character code's position in a-z A-Z 0-9 order, on four digits)."""
+    match = _REMOTE_NAME.fullmatch(remote_name)
+    if match is None or match["code"] not in _CODE_INDEX:
+        raise ReelsetError(f"{remote_name!r}: not a YouTube-8M file name (<split><two of a-z A-Z 0-9>.tfrecord)")
+    suffix = f".{match['ext']}" if match["ext"] else ""
+    return f"{match['prefix']}{_CODE_INDEX[match['code']]:04d}{suffix}"
+
+
+def select_files(plan: Mapping[str, Any], shard: Shard) -> list[str]:
+    """The plan's remote names in ``shard``, in the plan's order (the order the official script downloads them)."""
+    return [name for name in plan["files"] if name in shard]
+
+
+def parse_plan(data: bytes, source: str) -> dict[str, Any]:
+    """Parse and check a download plan (``{"files": {name: md5}}``; other keys are kept as they are).
+
+    Raises:
+        ReelsetError: naming ``source`` and what is wrong with it.
+    """
+    try:
+        plan = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReelsetError(f"{source}: not a download plan (not JSON: {exc}); delete it to start fresh") from exc
+    files = plan.get("files") if isinstance(plan, dict) else None
+    if not isinstance(files, dict):
+        raise ReelsetError(f'{source}: not a download plan (no "files" object); delete it to start fresh')
+    for name, md5 in files.items():
+        if not isinstance(md5, str) or not _MD5.fullmatch(md5):
+            raise ReelsetError(f"{source}: entry {name!r} has no md5 (got {md5!r})")
+        local_name(name)  # a name that cannot be a local file name is refused before anything is written
+    return plan
+
+
+def read_plan(path: Path) -> dict[str, Any]:
+    return parse_plan(Path(path).read_bytes(), str(path))
+
+
+def write_plan(path: Path, plan: Mapping[str, Any]) -> None:
+    """Rewrite a plan atomically, byte for byte as the official script writes it (``json.dumps(plan)``)."""
+    atomic_write_text(Path(path), json.dumps(plan))
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space in ``folder`` for this user (a function of its own so that tests can stand in for a full disk)."""
+    return shutil.disk_usage(folder).free
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """One run's settings; :func:`config_from_environment` builds it as the CLI does (flags over environment).
+
+    Attributes:
+        out_dir: where the plan and the files go (the official script uses the current folder).
+        jobs: files downloaded at the same time.
+        dry_run: print the selected local names (and their total size when the server says) and download nothing
+            but the plan, which is not saved.
+        plan_base_url / data_base_url: the two hosts; ``{mirror}`` in the data base is replaced by the mirror.
+        timeout, retries, backoff: per request, as in :func:`reelset.core.http.download_file`.
+    """
+
+    partition: Partition
+    mirror: str
+    shard: Shard = Shard()
+    out_dir: Path = Path(".")
+    jobs: int = 4
+    dry_run: bool = False
+    plan_base_url: str = PLAN_BASE_URL
+    data_base_url: str = DATA_BASE_URL
+    timeout: float = 30.0
+    retries: int = 4
+    backoff: float = 1.0
+
+    @property
+    def plan_path(self) -> Path:
+        return Path(self.out_dir) / self.partition.plan_filename
+
+    @property
+    def plan_url(self) -> str:
+        return self.partition.plan_url(self.plan_base_url)
+
+    def data_url(self, remote_name: str) -> str:
+        base = self.data_base_url.replace("{mirror}", self.mirror).rstrip("/")
+        return f"{base}/{self.partition}/{remote_name}"
+
+
+def parse_mirror(text: str) -> str:
+    if text not in MIRRORS:
+        raise ConfigError(f'Invalid mirror "{text}": must be one of {", ".join(MIRRORS)}')
+    return text
+
+
+def config_from_environment(
+    *,
+    partition: str | Partition | None = None,
+    mirror: str | None = None,
+    shard: str | Shard | None = None,
+    environ: Mapping[str, str] | None = None,
+    **options: Any,
+) -> DownloadConfig:
+    """Settle partition, mirror and shard as the official script does, the arguments overriding ``environ``.
+
+    ``environ`` (default ``os.environ``) is read for ``partition``, ``mirror`` and ``shard``; ``options`` are the
+    other :class:`DownloadConfig` fields.
+
+    Raises:
+        ConfigError: with the official message for a missing partition or mirror and a shard without a comma.
+    """
+    environ = os.environ if environ is None else environ
+    partition = partition if partition is not None else environ.get("partition")
+    if partition is None:
+        raise ConfigError(MISSING_PARTITION)
+    mirror = mirror if mirror is not None else environ.get("mirror")
+    if mirror is None:
+        raise ConfigError(MISSING_MIRROR)
+    shard = shard if shard is not None else environ.get("shard")
+    return DownloadConfig(
+        partition=partition if isinstance(partition, Partition) else Partition.parse(partition),
+        mirror=parse_mirror(mirror),
+        shard=shard if isinstance(shard, Shard) else Shard.parse(shard) if shard is not None else Shard(),
+        **options,
+    )
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    remote_name: str
+    reason: str
+
+
+@dataclass
+class DownloadSummary:
+    """What a run did. ``selected`` are the local names of the shard's files that were left in the plan."""
+
+    plan_path: Path
+    selected: list[str] = field(default_factory=list)
+    downloaded: list[str] = field(default_factory=list)
+    already_there: list[str] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
+    bytes_downloaded: int = 0
+    total_bytes: int | None = None  # of the selected files, when the server announced every size
+
+    def check(self) -> None:
+        """Raise a :class:`ReelsetError` naming the files that failed (they stay in the plan), if any did."""
+        if not self.failed:
+            return
+        names = ", ".join(f"{failure.remote_name} ({failure.reason})" for failure in self.failed[:5])
+        more = f" and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
+        raise ReelsetError(
+            f"{len(self.failed)} of {len(self.selected)} file(s) not downloaded: {names}{more}; they stay in "
+            f"{self.plan_path}: run the same command again to retry them"
+        )
+
+
+class _Cancelled(Exception):
+    """Raised from a progress callback to stop a transfer when the run is interrupted (the .part stays)."""
+
+
+_DOWNLOADED, _ALREADY_THERE = "downloaded", "already there"
+
+
+def download_partition(config: DownloadConfig, reporter: Reporter | None = None) -> DownloadSummary:
+    """Download the files of ``config.shard`` still listed in the local plan (fetching the plan on a fresh start).
+
+    Result lines go through ``reporter``; per-file failures (md5 mismatch after a second download, HTTP errors,
+    connections that keep dropping) are reported as they happen and collected in the summary, whose
+    :meth:`~DownloadSummary.check` turns them into an error. A file already in place with the right md5 (from a run
+    killed between its rename and the plan rewrite, or from the official script) is not downloaded again.
+
+    Raises:
+        ReelsetError: the plan cannot be fetched or read, another run holds this plan, the disk is too small.
+    """
+    reporter = reporter or Reporter()
+    if config.dry_run:
+        return _dry_run(config, reporter)
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _plan_lock(config.plan_path):
+        _remove_plan_temps(config.plan_path)
+        if config.plan_path.exists():
+            reporter.line(RESUMING)
+        else:
+            reporter.line(FRESH_DOWNLOAD)
+            data = _fetch_plan(config)
+            atomic_write_bytes(config.plan_path, data)
+            reporter.line(f">> Downloading {config.plan_url} 100.0%")
+            reporter.line(f"Succesfully downloaded {config.plan_path.name} {len(data)} bytes.")
+        plan = read_plan(config.plan_path)
+        remote_names = select_files(plan, config.shard)
+        reporter.line(f"Files remaining {len(remote_names)}")
+        summary = DownloadSummary(config.plan_path, selected=[local_name(name) for name in remote_names])
+        if remote_names:
+            sizes = _announced_sizes(config, remote_names)
+            summary.total_bytes = None if None in sizes.values() else sum(sizes.values())
+            _check_free_space(config, sizes, reporter)
+            _download_all(config, plan, remote_names, sizes, summary, reporter)
+        if not summary.failed:
+            reporter.line(ALL_DONE)
+        return summary
+
+
+def _fetch_plan(config: DownloadConfig) -> bytes:
+    try:
+        data = fetch_bytes(config.plan_url, timeout=config.timeout, retries=config.retries, backoff=config.backoff)
+    except HttpError as exc:
+        raise ReelsetError(f"Could not download file list: {exc} (is partition {config.partition} right?)") from exc
+    parse_plan(data, config.plan_url)
+    return data
+
+
+def _dry_run(config: DownloadConfig, reporter: Reporter) -> DownloadSummary:
+    plan_path = config.plan_path
+    plan = read_plan(plan_path) if plan_path.exists() else parse_plan(_fetch_plan(config), config.plan_url)
+    remote_names = select_files(plan, config.shard)
+    sizes = _announced_sizes(config, remote_names)
+    summary = DownloadSummary(plan_path, selected=[local_name(name) for name in remote_names])
+    for name in summary.selected:
+        reporter.line(name)
+    known = [size for size in sizes.values() if size is not None]
+    if len(known) == len(sizes):
+        summary.total_bytes = sum(known)
+        reporter.line(f"total: {len(sizes)} files, {summary.total_bytes} bytes")
+    elif known:
+        reporter.line(f"total: {len(sizes)} files, at least {sum(known)} bytes "
+                      f"({len(sizes) - len(known)} sizes unknown)")
+    else:
+        reporter.line(f"total: {len(sizes)} files, sizes unknown")
+    return summary
+
+
+def _announced_sizes(config: DownloadConfig, remote_names: list[str]) -> dict[str, int | None]:
+    """Each file's size as the data host announces it (HEAD), None where it does not say."""
+    with ThreadPoolExecutor(max_workers=max(config.jobs, _HEAD_THREADS)) as pool:
+        sizes = pool.map(lambda name: content_length(config.data_url(name), timeout=config.timeout), remote_names)
+        return dict(zip(remote_names, sizes, strict=True))
+
+
+def _bytes_on_disk(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _check_free_space(config: DownloadConfig, sizes: Mapping[str, int | None], reporter: Reporter) -> None:
+    """Refuse to start when the announced sizes (less what is already on disk) do not fit."""
+    needed = 0
+    for remote_name, size in sizes.items():
+        if size is None:
+            continue
+        final = Path(config.out_dir) / local_name(remote_name)
+        if _bytes_on_disk(final) == size:
+            continue  # most likely complete already: its md5 is checked before anything is downloaded
+        needed += max(0, size - _bytes_on_disk(part_path(final)))
+    unknown = sum(size is None for size in sizes.values())
+    if unknown:
+        reporter.warn(f"the data host did not announce the size of {unknown} of {len(sizes)} file(s): "
+                      f"the free-disk check counts only the others")
+    free = free_bytes(Path(config.out_dir))
+    if needed > free:
+        raise ReelsetError(
+            f"{config.out_dir}: {_human(free)} free, {_human(needed)} needed for the {len(sizes)} file(s) of "
+            f"shard {config.shard} of {config.partition}; free some space or choose a smaller shard"
+        )
+
+
+def _human(size: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def _download_all(config: DownloadConfig, plan: dict[str, Any], remote_names: list[str],
+                  sizes: Mapping[str, int | None], summary: DownloadSummary, reporter: Reporter) -> None:
+    """Run the downloads on ``config.jobs`` threads; this thread alone reports and rewrites the plan."""
+    stop = threading.Event()
+    done_bytes = dict.fromkeys(remote_names, 0)  # every key set up front: the threads only assign values
+    with reporter.live():
+        overall = reporter.task(f"{config.partition} shard {config.shard}", total=summary.total_bytes, unit="bytes")
+
+        def fetch(remote_name: str) -> tuple[str, int]:
+            bar = reporter.task(f"  {local_name(remote_name)}", total=sizes.get(remote_name), unit="bytes")
+
+            def on_progress(done: int, total: int | None) -> None:
+                if stop.is_set():
+                    raise _Cancelled
+                done_bytes[remote_name] = done
+                bar.update(completed=done, total=total)
+                overall.update(completed=sum(done_bytes.values()))
+
+            try:
+                outcome = _fetch_file(config, remote_name, plan["files"][remote_name], stop, on_progress)
+            finally:
+                bar.remove()
+            done_bytes[remote_name] = outcome[1]
+            overall.update(completed=sum(done_bytes.values()))
+            return outcome
+
+        pool = ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="reelset-yt8m")
+        try:
+            futures = {pool.submit(fetch, name): name for name in remote_names}
+            for future in as_completed(futures):
+                _record(config, plan, futures[future], future, summary, reporter)
+        except BaseException:
+            stop.set()  # running transfers stop at their next chunk, keeping their .part for the next run
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fetch_file(config: DownloadConfig, remote_name: str, md5: str, stop: threading.Event,
+                on_progress: Callable[[int, int | None], None]) -> tuple[str, int]:
+    if stop.is_set():
+        raise _Cancelled
+    final = Path(config.out_dir) / local_name(remote_name)
+    if final.exists():
+        if file_md5(final) == md5.lower():
+            return _ALREADY_THERE, final.stat().st_size
+        final.unlink()  # a mismatched file does not keep the final name (the official script leaves it)
+    result = download_file(config.data_url(remote_name), final, expected_md5=md5, timeout=config.timeout,
+                           retries=config.retries, backoff=config.backoff, on_progress=on_progress)
+    return _DOWNLOADED, result.bytes
+
+
+def _record(config: DownloadConfig, plan: dict[str, Any], remote_name: str, future: Future,
+            summary: DownloadSummary, reporter: Reporter) -> None:
+    """Report one finished file; a verified one leaves the plan, which is rewritten at once."""
+    name = local_name(remote_name)
+    try:
+        outcome, size = future.result()
+    except ChecksumError as exc:
+        reporter.line(f"Error downloading {remote_name}. MD5 does not match!")
+        summary.failed.append(FileFailure(remote_name, str(exc)))
+        return
+    except (HttpError, OSError) as exc:
+        reporter.line(f"Error downloading {remote_name}. {exc}")
+        summary.failed.append(FileFailure(remote_name, str(exc)))
+        return
+    if outcome == _ALREADY_THERE:
+        reporter.line(f"Skipping already downloaded file {name}")
+        summary.already_there.append(name)
+    else:
+        reporter.line(f">> Downloading {config.data_url(remote_name)} 100.0%")
+        reporter.line(f"Succesfully downloaded {name} {size} bytes.")
+        summary.downloaded.append(name)
+        summary.bytes_downloaded += size
+    del plan["files"][remote_name]
+    write_plan(config.plan_path, plan)
+
+
+def _plan_lock(plan_path: Path):
+    """One run per plan (another partition may download into the same folder); dies with the process."""
+    return exclusive_lock(plan_path.with_name(f".{plan_path.name}.lock"),
+                          f"{plan_path}: another download is using this plan")
+
+
+def _remove_plan_temps(plan_path: Path) -> None:
+    """Remove the temporary plan files a killed run left (only this plan's: other runs may share the folder)."""
+    for path in plan_path.parent.glob(f".{plan_path.name}.tmp-*"):
+        if is_temp_path(path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
