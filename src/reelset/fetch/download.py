@@ -37,7 +37,6 @@ from reelset.core.status import StatusStore, utc_now
 from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
 from reelset.fetch import politeness
 from reelset.fetch.classify import (
-    BREAKER_STATUSES,
     ENV_ERROR,
     INVALID,
     OK,

@@ -50,7 +50,8 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from reelset.yt8m import proto
-from reelset.yt8m.tfrecord import CorruptRecordError, parallel_map, scan_tfrecords, write_tfrecords
+from reelset.core.threads import parallel_map
+from reelset.yt8m.tfrecord import CorruptRecordError, scan_tfrecords, write_tfrecords
 
 Record = dict[str, Any]
 

@@ -12,7 +12,7 @@ so nothing is copied again and memory stays flat whatever the file size. Anythin
 (``numpy.frombuffer`` of it, say) keeps that record's buffer alive, and only that one.
 
 With ``prefetch`` a background thread reads and checks the CRCs of the next records while the caller works on this
-one (:data:`PREFETCH_BATCHES` batches of about :data:`BATCH_BYTES` ahead at most); ``readinto`` and ``crc32c``
+one (a few batches of about 1 MB ahead at most, :func:`reelset.core.threads.prefetched`); ``readinto`` and ``crc32c``
 release the GIL, so reading overlaps work that releases it too (numpy's), on another core. It is off by default:
 for a caller that holds the GIL most of the time, the two threads only contend for it.
 
@@ -23,34 +23,27 @@ spoils its record.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
-import queue
 import struct
-import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 from crc32c import crc32c
 
 from reelset.core.atomic import atomic_output
 from reelset.core.errors import ReelsetError
+from reelset.core.threads import prefetched
 
 HEADER_BYTES = 12  # uint64 length + uint32 masked crc of it
 FOOTER_BYTES = 4  # uint32 masked crc of the data
 BATCH_BYTES = 1 << 20
-PREFETCH_BATCHES = 4
 _BUFFER_BYTES = 1 << 16  # small records come from this buffer; large ones are read straight into their own
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")
 _LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 class CorruptRecordError(ReelsetError):
@@ -175,77 +168,3 @@ def _read_into(handle, buffer: memoryview) -> int:
             break
         filled += count
     return filled
-
-
-_DONE = object()
-
-
-def prefetched(items: Generator[T, None, None], *, weigh: Callable[[T], int], batch_weight: int = BATCH_BYTES,
-               depth: int = PREFETCH_BATCHES, name: str = "prefetch") -> Iterator[T]:
-    """Yield what ``items`` yields, computed ahead in a background thread.
-
-    Items travel in batches of about ``batch_weight`` (as ``weigh`` counts them: bytes, say) so that the hand-over
-    costs little per item, and at most ``depth`` batches wait, so memory stays flat. An exception in the thread is
-    raised here; closing this generator stops the thread (and closes ``items``).
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(batch) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(batch, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            batch, weight = [], 0
-            for item in items:
-                batch.append(item)
-                weight += weigh(item)
-                if weight >= batch_weight:
-                    if not put(batch):
-                        return
-                    batch, weight = [], 0
-            if (batch and not put(batch)) or not put(_DONE):
-                return
-        except BaseException as error:  # handed to the consumer, which raises it
-            put(error)
-        finally:
-            items.close()
-
-    worker = threading.Thread(target=produce, name=name, daemon=True)
-    worker.start()
-    try:
-        while (batch := handoff.get()) is not _DONE:
-            if isinstance(batch, BaseException):
-                raise batch
-            yield from batch
-    finally:
-        stop.set()
-        worker.join()
-
-
-def parallel_map(function: Callable[[T], U], items: Generator[T, None, None], *, workers: int,
-                 window: int) -> Iterator[U]:
-    """``map(function, items)`` in ``workers`` threads, results in order, at most ``window`` items in flight.
-
-    Worth it when ``function`` spends most of its time in code that releases the GIL (numpy); an exception in
-    ``function`` is raised here at its item's turn. Closing this generator waits for the items in flight.
-    """
-    pending: collections.deque = collections.deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parallel-map") as pool:
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            items.close()
-            for future in pending:
-                future.cancel()
