@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set-up on a fresh machine, idempotent and quick when already done: system packages (ffmpeg/ffprobe), the .venv in
+# Set-up on a fresh machine, idempotent and quick when already done: system packages (ffmpeg/ffprobe, WordNet), the .venv in
 # the repo root, and the pinned Python packages. Called by scripts/demo.sh and scripts/test.sh.
 # Arguments: the optional extras to install (e.g. `test tensorflow`).
 set -euo pipefail
@@ -9,6 +9,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing_apt=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing_apt+=(ffmpeg)
+# WordNet 3.0 (the hierarchy `reelset taste` groups ImageNet classes by; ImageNet's ids are its noun offsets).
+[ -f /usr/share/wordnet/data.noun ] || missing_apt+=(wordnet-base)
 if [ ${#missing_apt[@]} -gt 0 ]; then
     echo "setup: installing ${missing_apt[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive

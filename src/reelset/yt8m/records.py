@@ -79,7 +79,8 @@ def quantize(features) -> np.ndarray:
     """Floats to bytes as the feature extractor does: clip to [-2, 2], then ``round((x + 2) * 255 / 4)``.
 
     The two are half a bin apart, on purpose: the starter code's :func:`dequantize` adds half a bin (``4/512``) that
-    this never subtracted, so ``dequantize(quantize(x)) - x`` lies in ``[0, 4/255]`` (one bin) instead of around 0,
+    this never subtracted, so ``dequantize(quantize(x)) - x`` lies in ``[4/512 - 2/255, 4/512 + 2/255]``, about
+    ``[-0.00003, 0.0157]`` (one bin, rounding's half bin each way shifted by the 4/512) instead of around 0,
     and ``dequantize(quantize(0.0))`` is ``0.0157``. Both are kept exactly as they are for compatibility: every
     published record was quantized this way and every published model was trained on features dequantized that way.
     """
@@ -564,10 +565,9 @@ def to_message(record: Mapping[str, Any]):
 
     ``id`` and ``labels`` go to the context; 2-d arrays become feature lists (uint8 frames as one bytes value each,
     written as given: quantize floats yourself with :func:`quantize`); ``num_frames`` (added by ``max_frames``) is
-    not stored.
+    not stored. Any context keys are written as given (the extractor's ``--video-file-feature-key`` can rename
+    ``id``; :func:`read_records` then needs ``id`` or ``video_id`` to read the file back).
     """
-    if "id" not in record and "video_id" not in record:
-        raise ValueError("a record needs an 'id' (or v1 'video_id')")
     frame_keys = [key for key, value in record.items()
                   if key != "num_frames" and isinstance(value, np.ndarray) and value.ndim == 2]
     message = proto.SequenceExample() if frame_keys else proto.Example()
