@@ -57,7 +57,7 @@ class ExtractSettings:
     model_dir: Path | None = None
     expected_sha256: str | None = None
     device: str = "auto"
-    batch_size: int = 32
+    batch_size: int | None = None  # frames per forward pass; None: the backbone's own (8 on a CPU, 128 on a GPU)
     decode_workers: int = 2
     cache_dir: Path | None = None
     use_cache: bool = True
@@ -151,13 +151,17 @@ class VideoFeatures:
             self.features.shape[1], np.float32)
 
 
-def _embed(backbone: Backbone, frames: np.ndarray, batch_size: int) -> np.ndarray:
-    chunks = [backbone.embed(frames[start:start + batch_size]) for start in range(0, len(frames), batch_size)]
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, backbone.width), np.float32)
+def _embed(backbone: Backbone, frames: np.ndarray, batch_size: int | None) -> np.ndarray:
+    """Features of ``frames``: the backbone batches by itself (its ``max_batch``), ``batch_size`` overrides that."""
+    if batch_size and hasattr(backbone, "max_batch"):
+        backbone.max_batch = batch_size
+    if not len(frames):
+        return np.zeros((0, backbone.width), np.float32)
+    return np.asarray(backbone.embed(frames), np.float32)
 
 
 def extract_video_features(path: str | Path, *, backbone: Backbone | str = "efficientnet-lite0",
-                           frames_per_second: float = 1.0, max_frames: int = 300, batch_size: int = 32,
+                           frames_per_second: float = 1.0, max_frames: int = 300, batch_size: int | None = None,
                            device: str = "auto") -> VideoFeatures:
     """The features of one video as numpy arrays (for users who do not want files).
 
@@ -169,7 +173,7 @@ def extract_video_features(path: str | Path, *, backbone: Backbone | str = "effi
     return _features_of(model, decoded, batch_size)
 
 
-def _features_of(backbone: Backbone, decoded, batch_size: int) -> VideoFeatures:
+def _features_of(backbone: Backbone, decoded, batch_size: int | None) -> VideoFeatures:
     features = _embed(backbone, decoded.frames, batch_size)
     return VideoFeatures(features, backbone.to_bytes(features), np.asarray(decoded.timestamps, np.float64),
                          backbone.name, tuple(decoded.warnings))

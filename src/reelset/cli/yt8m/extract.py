@@ -48,7 +48,8 @@ def _flag(name: str, default: bool, help: str):
 @click.option("--expected-sha256", default=None, help="Pin the inception-yt8m archives' sha256 (name=digest,...).")
 @click.option("--device", default="auto", show_default=True,
               help=f"Where the backbone runs: {DEVICE_CHOICES} (auto: a GPU when there is one).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Frames per forward pass.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Frames per forward pass (default: the backbone's, 8 on a CPU, 128 on a GPU).")
 @click.option("--jobs", "decode_workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Videos decoded at the same time (while the model embeds).")
 @click.option("--cache-dir", envvar="REELSET_CACHE_DIR", show_envvar=True,
