@@ -1,5 +1,6 @@
 """The offline end-to-end demo: generated Action100M sample -> fake hub + video server on 127.0.0.1 -> ids -> clips
--> the FiftyOne dataset; a local YouTube-8M mirror -> shards -> records; the clips -> YouTube-8M-form features.
+-> the FiftyOne dataset; a local YouTube-8M mirror -> shards -> records; the clips -> YouTube-8M-form features;
+the clips and videos made from real photos -> a taste report.
 
 Everything the real run talks to is here for real: huggingface_hub fetches the parquet from a fake hub, yt-dlp
 resolves each video page (a redirect to a direct mp4 or to an HLS master playlist with 720p and 360p variants and
@@ -20,6 +21,7 @@ from reelset.action100m.hub import DEFAULT_REPO
 from reelset.action100m.ids import build_ids, ids_report_lines
 from reelset.core.progress import Reporter
 from reelset.fetch.download import DownloadSettings, download_videos, read_ids, summary_lines
+from reelset.taste.run import run_taste_demo
 from reelset.testing.action100m_sample import make_sample_rows, write_sample_repo
 from reelset.testing.media import make_hls, make_video
 from reelset.testing.servers import FakeHub, MediaServer
@@ -177,12 +179,15 @@ def run_demo(
                   f".venv/bin/reelset action100m app --name {dataset_name}")
     yt8m_ok = run_yt8m_demo(workdir, reporter)
     extract_ok = run_extract_demo(workdir, settings.out_dir, reporter)
+    taste_ok = run_taste_demo(workdir, reporter, videos_dirs=[settings.out_dir])
     clips = summary.counts.get("ok", 0)
-    if clips == expected_ok and summary.missing == [gone] and ingest.total == expected_ok and yt8m_ok and extract_ok:
+    steps_ok = yt8m_ok and extract_ok and taste_ok
+    if clips == expected_ok and summary.missing == [gone] and ingest.total == expected_ok and steps_ok:
         reporter.line(f"demo: done: {clips} of {expected_ok} clips ok and in FiftyOne; {gone} is unavailable, "
-                      "as planned; YouTube-8M shard downloaded and read; the clips' features extracted")
+                      "as planned; YouTube-8M shard downloaded and read; the clips' features extracted; "
+                      f"taste report in {workdir / 'taste' / 'report.html'}")
         return 0
     reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok, {ingest.total} samples in FiftyOne, YouTube-8M "
-                  f"{'ok' if yt8m_ok else 'failed'}, features {'ok' if extract_ok else 'failed'}; "
-                  f"see {settings.out_dir / 'status.jsonl'}")
+                  f"{'ok' if yt8m_ok else 'failed'}, features {'ok' if extract_ok else 'failed'}, "
+                  f"taste {'ok' if taste_ok else 'failed'}; see {settings.out_dir / 'status.jsonl'}")
     return 1

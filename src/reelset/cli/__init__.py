@@ -29,17 +29,19 @@ def cli() -> None:
 
     \b
     Action100M:   reelset action100m ids | download | fiftyone | build | app | show
-    YouTube-8M:   reelset yt8m ...
+    YouTube-8M:   reelset yt8m download | vocab | inspect | export | extract | train | evaluate | predict
+    Your videos:  reelset taste PATH...   (what you love to film)
     Checks:       reelset doctor
     Try it:       reelset demo   (offline, on generated sample data)
     """
 
 
 def _register() -> None:
-    from reelset.cli import action100m, demo, doctor, yt8m
+    from reelset.cli import action100m, demo, doctor, taste, yt8m
 
     cli.add_command(action100m.group)
     cli.add_command(yt8m.group)
+    cli.add_command(taste.command)
     cli.add_command(doctor.command)
     cli.add_command(demo.command)
 

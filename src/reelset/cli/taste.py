@@ -1,0 +1,56 @@
+"""``reelset taste``: what videos do you love to take? A thin command over :func:`reelset.taste.run.run_taste`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reelset.core.progress import Reporter
+from reelset.features.backbones import DEVICE_CHOICES
+from reelset.taste.dataset import DEFAULT_DATASET
+from reelset.taste.run import DEFAULT_TOP_K, run_taste, summary_lines
+
+
+@click.command("taste")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("taste-report"),
+              show_default=True, help="Folder for report.html, predictions.json/.csv and thumbnails/.")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="A trained YouTube-8M model folder (rgb features only); default: the offline ImageNet tagger "
+                   "with WordNet categories.")
+@click.option("--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
+              help="Labels per video (and per second), best first, whatever their score.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Tag only the first N videos found.")
+@click.option("--dataset", default=DEFAULT_DATASET, show_default=True,
+              help="FiftyOne dataset to create or update (it mirrors the last run).")
+@click.option("--no-dataset", is_flag=True, help="Do not write a FiftyOne dataset.")
+@click.option("--cache-dir", envvar="REELSET_CACHE_DIR", show_envvar=True,
+              type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Feature cache (shared with `yt8m extract`): reruns skip the videos already done.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
+@click.option("--device", default="auto", show_default=True,
+              help=f"Where the models run: {DEVICE_CHOICES} (auto: a GPU when there is one).")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Videos decoded at the same time (while the model embeds).")
+@click.option("--wordnet-dir", envvar="REELSET_WORDNET_DIR", show_envvar=True,
+              type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder holding WordNet 3.0's data.noun (default /usr/share/wordnet, Debian's wordnet-base).")
+@click.pass_context
+def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: Path | None, top_k: int,
+            limit: int | None, dataset: str, no_dataset: bool, cache_dir: Path | None, no_cache: bool, device: str,
+            jobs: int, wordnet_dir: Path | None) -> None:
+    """Tag your own videos (folders, searched recursively, or files) and report what you like to film.
+
+    Writes OUT/report.html (one self-contained file: top categories, how they change over time, every video with
+    its thumbnail and tags, what was skipped and why), OUT/predictions.json and .csv, OUT/thumbnails/, and a
+    FiftyOne dataset. Features are cached by content: a rerun only decodes new videos. Exits 0 when at least one
+    video was tagged.
+    """
+    reporter = Reporter()
+    summary = run_taste(list(paths), out, model=model_dir, top_k=top_k, limit=limit,
+                        dataset=None if no_dataset else dataset, cache_dir=cache_dir, use_cache=not no_cache,
+                        device=device, jobs=jobs, wordnet_dir=wordnet_dir, reporter=reporter)
+    for line in summary_lines(summary):
+        reporter.line(line)
+    ctx.exit(0 if summary.tagged else 1)

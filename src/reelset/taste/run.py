@@ -1,0 +1,339 @@
+"""``reelset taste`` as one library call: :func:`run_taste`.
+
+scan the paths -> features (decode threads, batched embedding, the content-hash feature cache shared with
+``reelset yt8m extract``) -> the tagger's scores and top labels -> in worker threads: ffprobe (length, creation time)
+and a thumbnail at the second that best shows the top label -> ``predictions.json``, ``predictions.csv``,
+``report.html`` -> the FiftyOne dataset.
+
+Outputs under ``out``, each written atomically:
+
+- ``predictions.json``: ``[{"path", "labels": [{"name", "score", "category"}, ...]}, ...]``, one entry per tagged
+  video in scan order, the top k labels best first whatever their score (scores rounded to 6 decimals);
+- ``predictions.csv``: the same, one row per video and label rank: ``path,rank,name,score,category`` (rank from 1);
+- ``thumbnails/``: one JPEG per video (``<name>-<hash>.jpg``, reused while the video and the chosen second are the
+  same; pictures of videos no longer in the run are removed);
+- ``report.html``: :mod:`reelset.taste.report`.
+
+A file that cannot be tagged (empty, truncated before its index, not a video) is skipped with its reason, in the
+report and as a warning; a damaged file that decodes in part is tagged from what decodes, with a warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from reelset.core.atomic import atomic_write_text, temp_path_for
+from reelset.core.errors import ReelsetError
+from reelset.core.ffmpeg import MediaError, probe, run_ffmpeg
+from reelset.core.progress import Reporter
+from reelset.features.extract import ExtractSettings, VideoInput, VideoResult, iter_video_features
+from reelset.taste.dataset import DEFAULT_DATASET, FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
+from reelset.taste.predict import FrameTopLabels, load_tagger, top_labels
+from reelset.taste.report import ReportInput, write_report
+from reelset.taste.results import UNKNOWN_GROUP, SkippedFile, TastedVideo
+from reelset.taste.scan import TakenAt, scan_videos, taken_at
+
+DEFAULT_TOP_K = 5
+THUMBNAIL_WIDTH = 320
+_THUMBNAIL_NAME = re.compile(r"^.+-[0-9a-f]{12}\.jpg$")
+
+
+@dataclass
+class TasteSummary:
+    """The outcome of :func:`run_taste`: the paths written, the videos tagged and the files skipped."""
+
+    out: Path
+    videos: list[TastedVideo] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    from_cache: int = 0
+    tagger: str = ""
+    dataset: DatasetSummary | None = None
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report.html"
+
+    @property
+    def predictions_json(self) -> Path:
+        return self.out / "predictions.json"
+
+    @property
+    def predictions_csv(self) -> Path:
+        return self.out / "predictions.csv"
+
+    @property
+    def thumbnails(self) -> Path:
+        return self.out / "thumbnails"
+
+    @property
+    def tagged(self) -> int:
+        return len(self.videos)
+
+    @property
+    def hours(self) -> float:
+        return sum(video.seconds for video in self.videos) / 3600
+
+    @property
+    def line(self) -> str:
+        return (f"taste: {self.tagged} videos ({self.hours:.1f} hours) tagged, {len(self.skipped)} skipped; "
+                f"report: {self.report}")
+
+
+def summary_lines(summary: TasteSummary) -> list[str]:
+    """The end-of-run lines, the one-line summary last."""
+    lines = [f"wrote {summary.predictions_json}", f"wrote {summary.predictions_csv}",
+             f"thumbnails in {summary.thumbnails}",
+             f"from cache: {summary.from_cache} of {summary.tagged + len(summary.skipped)} videos"]
+    for item in summary.skipped:
+        lines.append(f"skipped {item.path}: {item.reason}")
+    if summary.dataset is not None:
+        dataset = summary.dataset
+        lines.append(f"fiftyone: dataset {dataset.name!r} has {dataset.samples} videos ({dataset.added} added, "
+                     f"{dataset.updated} updated, {dataset.removed} removed), per-video labels in {VIDEO_FIELD}, "
+                     f"per-second labels in frames.{FRAME_FIELD} ({dataset.labelled_frames} frames)")
+    lines.append(summary.line)
+    return lines
+
+
+def _round(score: float) -> float:
+    return round(float(score), 6)
+
+
+def predictions_records(videos: Iterable[TastedVideo]) -> list[dict]:
+    """``predictions.json``'s content."""
+    return [{"path": video.path,
+             "labels": [{"name": label.name, "score": _round(label.score), "category": label.category}
+                        for label in video.labels]} for video in videos]
+
+
+def write_predictions(out: Path, videos: Sequence[TastedVideo]) -> tuple[Path, Path]:
+    """``predictions.json`` and ``predictions.csv`` in ``out`` (the same labels and scores)."""
+    records = predictions_records(videos)
+    json_path, csv_path = out / "predictions.json", out / "predictions.csv"
+    atomic_write_text(json_path, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "rank", "name", "score", "category"])
+    for record in records:
+        for rank, label in enumerate(record["labels"], 1):
+            writer.writerow([record["path"], rank, label["name"], repr(label["score"]), label["category"]])
+    atomic_write_text(csv_path, buffer.getvalue())
+    return json_path, csv_path
+
+
+def _thumbnail_path(folder: Path, video: Path, seconds: float) -> Path:
+    stat = video.stat()
+    key = hashlib.sha256(f"{video.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{seconds:.3f}".encode())
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem).strip("._")[:40] or "video"
+    return folder / f"{stem}-{key.hexdigest()[:12]}.jpg"
+
+
+def make_thumbnail(video: str | Path, folder: Path, seconds: float, *, width: int = THUMBNAIL_WIDTH) -> Path:
+    """A JPEG of the frame shown at ``seconds`` (else the first frame), ``width`` pixels wide, in ``folder``;
+    reused when it is already there for the same file and second.
+
+    Raises:
+        MediaError: no frame could be read.
+    """
+    video = Path(video)
+    target = _thumbnail_path(folder, video, seconds)
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    reason = "no frame"
+    for at in dict.fromkeys((max(0.0, seconds), 0.0)):  # a damaged file may not seek: its first frame then
+        tmp = temp_path_for(target)
+        try:
+            run_ffmpeg(["-loglevel", "error", "-y", "-ss", f"{at:.3f}", "-i", f"file:{video.resolve()}",
+                        "-map", "0:V:0", "-frames:v", "1", "-vf", f"scale={width}:-2", "-q:v", "4",
+                        "-f", "image2", "-c:v", "mjpeg", str(tmp)], label=f"thumbnail of {video}", timeout=120)
+            if tmp.is_file() and tmp.stat().st_size > 0:
+                os.replace(tmp, target)
+                return target
+        except MediaError as exc:
+            reason = str(exc)
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise MediaError(f"{video}: no thumbnail ({reason})")
+
+
+def _best_second(frame_scores: np.ndarray | None, timestamps: np.ndarray, best_class: int) -> float:
+    """The sample time at which the video's top class scores highest (the middle sample without frame scores)."""
+    if len(timestamps) == 0:
+        return 0.0
+    if frame_scores is None or len(frame_scores) != len(timestamps):
+        return float(timestamps[len(timestamps) // 2])
+    return float(timestamps[int(np.argmax(frame_scores[:, best_class]))])
+
+
+def _finish(video: TastedVideo, thumbnails: Path, seconds: float) -> tuple[TastedVideo, list[str]]:
+    """In a worker thread: ffprobe's facts (length, creation time, frame grid) and the thumbnail; returns the
+    video and the new warnings."""
+    known = len(video.warnings)
+    creation_time = None
+    try:
+        info = probe(f"file:{Path(video.path).resolve()}", label=video.path, timeout=120)
+        creation_time = info.creation_time
+        video.duration, video.size_bytes = info.duration, info.size
+        if info.video is not None:
+            video.frame_rate, video.frame_count = info.video.fps, info.video.frame_count
+            video.width, video.height = info.video.display_size
+        if video.frame_rate and not video.frame_count and video.duration:
+            video.frame_count = max(1, round(video.frame_rate * video.duration))
+    except MediaError as exc:
+        video.warnings.append(str(exc))
+    try:
+        video.taken = taken_at(video.path, creation_time)
+    except OSError as exc:  # gone since it was decoded
+        video.taken = TakenAt(datetime.now().astimezone(), "file")
+        video.warnings.append(f"{video.path}: {exc.strerror or exc}")
+    try:
+        video.thumbnail = make_thumbnail(video.path, thumbnails, seconds)
+    except (MediaError, OSError) as exc:
+        video.warnings.append(str(exc))
+    return video, video.warnings[known:]
+
+
+def _reason(result: VideoResult) -> str:
+    prefix = f"{result.video.path}: "
+    return result.error[len(prefix):] if result.error.startswith(prefix) else result.error
+
+
+def run_taste(
+    paths: Iterable[str | Path],
+    out: str | Path,
+    *,
+    model=None,
+    top_k: int = DEFAULT_TOP_K,
+    limit: int | None = None,
+    dataset: str | None = DEFAULT_DATASET,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    device: str = "auto",
+    jobs: int = 2,
+    batch_size: int = 32,
+    wordnet_dir: Path | None = None,
+    backbone_model_dir: Path | None = None,
+    reporter: Reporter | None = None,
+) -> TasteSummary:
+    """Tag the videos under ``paths`` and write the report, the predictions and the dataset (module docstring).
+
+    Args:
+        model: None for the offline ImageNet tagger, else a YouTube-8M model folder (or a loaded model).
+        top_k: labels per video (and per second), whatever their score.
+        limit: tag only the first N videos found.
+        dataset: the FiftyOne dataset to create or update; None for none.
+        cache_dir: the feature cache (and the memo of the WordNet categories); default reelset's cache folder.
+        use_cache: read and write the feature cache.
+        jobs: videos decoded (and probed, thumbnailed) at the same time.
+        reporter: progress bars and warnings (a quiet one by default).
+
+    Raises:
+        ReelsetError: a path that does not exist, bad numbers, WordNet or the model missing or unusable.
+    """
+    reporter = reporter or Reporter(interactive=False)
+    paths = [Path(path) for path in paths]
+    if top_k < 1:
+        raise ReelsetError(f"--top-k must be at least 1, got {top_k}")
+    if limit is not None and limit < 0:
+        raise ReelsetError(f"--limit must be at least 0, got {limit}")
+    found = scan_videos(paths)
+    if limit is not None:
+        found = found[:limit]
+    tagger, backbone = load_tagger(model, device=device, wordnet_dir=wordnet_dir, cache_dir=cache_dir,
+                                   backbone_model_dir=backbone_model_dir)
+    settings = ExtractSettings(backbone=tagger.backbone, device=device, batch_size=batch_size,
+                               decode_workers=jobs, cache_dir=cache_dir, use_cache=use_cache)
+    out = Path(out)
+    thumbnails = out / "thumbnails"
+    thumbnails.mkdir(parents=True, exist_ok=True)
+    summary = TasteSummary(out, tagger=tagger.description)
+    pending: list[Future] = []
+    totals = np.zeros(len(tagger.names), np.float64)
+    with reporter.live(), ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="taste-finish") as pool:
+        bar = reporter.task("tagging videos", total=len(found))
+        for result in iter_video_features((VideoInput(str(path)) for path in found), settings, backbone):
+            bar.advance()
+            if result.error is not None:
+                summary.skipped.append(SkippedFile(result.video.path, _reason(result)))
+                reporter.warn(f"skipped {result.error}")
+                continue
+            features = result.features
+            summary.from_cache += result.from_cache
+            scores, frame_scores = tagger.scores(features)
+            if scores.shape != (len(tagger.names),):
+                raise ReelsetError(f"the tagger gave {scores.shape} scores for {len(tagger.names)} classes")
+            totals += scores
+            labels = top_labels(scores, tagger.names, tagger.groups, top_k)
+            best = int(np.argmax(scores))
+            for warning in features.warnings:
+                reporter.warn(warning)
+            video = TastedVideo(
+                path=result.video.path, labels=labels,
+                frame_labels=None if frame_scores is None else FrameTopLabels.from_scores(
+                    frame_scores, tagger.names, tagger.groups, top_k),
+                timestamps=np.asarray(features.timestamps, np.float64), taken=None, from_cache=result.from_cache,
+                warnings=list(features.warnings))
+            pending.append(pool.submit(_finish, video, thumbnails, _best_second(frame_scores, video.timestamps,
+                                                                                best)))
+        finishing = reporter.task("thumbnails", total=len(pending))
+        for future in pending:
+            video, warnings = future.result()
+            finishing.advance()
+            for warning in warnings:
+                reporter.warn(warning)
+            summary.videos.append(video)
+    used = {video.thumbnail.name for video in summary.videos if video.thumbnail is not None}
+    for stale in thumbnails.glob("*.jpg"):
+        if _THUMBNAIL_NAME.match(stale.name) and stale.name not in used:
+            stale.unlink(missing_ok=True)
+
+    write_predictions(out, summary.videos)
+    grand_total = totals.sum()
+    shares: dict[str, float] = {}
+    for group, score in zip(tagger.groups, totals):
+        group = group or UNKNOWN_GROUP
+        shares[group] = shares.get(group, 0.0) + (score / grand_total if grand_total > 0 else 0.0)
+    write_report(summary.report, summary.videos, summary.skipped,
+                 ReportInput(sources=[str(path) for path in paths],
+                             tagger=tagger.description, top_k=top_k,
+                             group_kind=tagger.group_kind if any(tagger.groups) else "none",
+                             from_cache=summary.from_cache, group_shares=shares))
+    if dataset:
+        summary.dataset = write_dataset(dataset, summary.videos, description=tagger.description)
+    return summary
+
+
+# --- the demo's step (called by reelset.demo) -----------------------------------------------------------------------
+
+DEMO_DATASET = "taste-demo"
+
+
+def run_taste_demo(workdir: Path, reporter: Reporter, *, videos_dirs: Sequence[Path] = (),
+                   dataset_name: str | None = DEMO_DATASET) -> bool:
+    """``reelset taste`` on the sample library of :mod:`reelset.taste.samples` (real photos as videos, a test
+    pattern, three broken files), made once in ``<workdir>/taste-videos``, plus ``videos_dirs`` (e.g. the demo's
+    clips); the report goes to ``<workdir>/taste``. Returns whether every sample was tagged and exactly the broken
+    files were skipped."""
+    from reelset.taste.samples import BROKEN_FILES, SAMPLE_LIBRARY, make_sample_library
+
+    library = Path(workdir) / "taste-videos"
+    reporter.line(f"demo: taste: sample videos made from photos in {library} (once)")
+    make_sample_library(library)
+    summary = run_taste([library, *videos_dirs], Path(workdir) / "taste", dataset=dataset_name, reporter=reporter)
+    for line in summary_lines(summary):
+        reporter.line(line)
+    broken = {str(library / "broken" / name) for name in BROKEN_FILES}
+    skipped = {item.path for item in summary.skipped}
+    return summary.tagged >= len(SAMPLE_LIBRARY) and skipped == broken

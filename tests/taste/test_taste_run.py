@@ -1,0 +1,307 @@
+"""``reelset taste`` end to end on generated videos: real ffmpeg, the real EfficientNet-Lite0, real FiftyOne.
+
+The library: two test-pattern videos (one with a ``creation_time`` tag), two videos of real photos shipped in
+installed packages (matplotlib's Grace Hopper, scikit-image's espresso), a file truncated before its index (skipped)
+and one damaged half-way (tagged from what decodes, with a warning).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import sys
+import types
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+
+from reelset.cli import ReelsetGroup
+from reelset.cli.taste import command
+from reelset.core.errors import ReelsetError
+from reelset.taste import predict
+from reelset.taste.predict import Yt8mTagger
+from reelset.taste.run import run_taste
+from reelset.taste.samples import make_photo_video, sample_photo, set_creation_time
+from reelset.taste.tagger import load_taxonomy
+from reelset.testing.media import make_video
+
+DATASET = "taste-test"
+TAKEN = datetime(2023, 5, 4, 15, 30, tzinfo=timezone.utc)
+TOP_K = 3
+
+
+@click.group(cls=ReelsetGroup)
+def cli() -> None:
+    """The command as the lead registers it (errors become one line)."""
+
+
+cli.add_command(command)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    videos = tmp_path_factory.mktemp("taste-library")
+    make_video(videos / "holiday" / "beach.mp4", seconds=3, width=96, height=64, audio=None)
+    set_creation_time(videos / "holiday" / "beach.mp4", TAKEN)
+    make_video(videos / "holiday" / "walk.mkv", seconds=2, width=96, height=64, audio=None, pattern="smptebars")
+    make_photo_video(sample_photo("grace_hopper"), videos / "people" / "grace.mp4", seconds=2, size=(256, 300))
+    make_photo_video(sample_photo("coffee"), videos / "food" / "coffee.mov", seconds=2, size=(300, 200))
+    whole = make_video(videos / "whole.mp4", seconds=3, width=96, height=64, audio=None)
+    (videos / "broken.mp4").write_bytes(whole.read_bytes()[:2000])  # cut before its index (moov at the end)
+    whole = make_video(videos / "whole.mp4", seconds=6, width=160, height=96, audio=None, faststart=True)
+    (videos / "damaged.mp4").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # index first: plays
+    whole.unlink()
+    return videos
+
+
+@pytest.fixture(scope="module")
+def first_run(library, tmp_path_factory):
+    """The first run, through the command line, with a fresh cache and a FiftyOne dataset."""
+    work = tmp_path_factory.mktemp("taste-run")
+    out, cache = work / "report", work / "cache"
+    result = CliRunner().invoke(cli, ["taste", str(library), "--out", str(out), "--cache-dir", str(cache),
+                                      "--dataset", DATASET, "--top-k", str(TOP_K)])
+    return out, cache, result
+
+
+def test_first_run_tags_skips_and_says_so(first_run, library):
+    out, _, result = first_run
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"taste: 5 videos (0.0 hours) tagged, 1 skipped; report: {out / 'report.html'}"
+    assert "from cache: 0 of 6 videos" in lines
+    assert f"skipped {library / 'broken.mp4'}: unreadable media (moov atom not found)" in lines
+    assert f"warning: skipped {library / 'broken.mp4'}" in result.stderr
+    assert f"warning: {library / 'damaged.mp4'}: damaged or truncated video" in result.stderr
+    assert any(line.startswith(f"fiftyone: dataset '{DATASET}' has 5 videos") for line in lines)
+
+
+def test_real_photos_get_their_labels_and_exports_agree(first_run, library):
+    out, _, _ = first_run
+    records = json.loads((out / "predictions.json").read_text())
+    by_name = {Path(record["path"]).name: record for record in records}
+    assert list(by_name) == ["damaged.mp4", "coffee.mov", "beach.mp4", "walk.mkv", "grace.mp4"]  # scan order
+    assert by_name["grace.mp4"]["labels"][0]["name"] == "military uniform"
+    assert by_name["coffee.mov"]["labels"][0]["name"] == "espresso"
+    assert by_name["coffee.mov"]["labels"][0]["category"] == "food"
+    taxonomy = load_taxonomy()
+    category = dict(zip(taxonomy.names, taxonomy.category_of))
+    for record in records:
+        assert set(record) == {"path", "labels"}
+        labels = record["labels"]
+        assert len(labels) == TOP_K and all(set(label) == {"name", "score", "category"} for label in labels)
+        assert [label["score"] for label in labels] == sorted((label["score"] for label in labels), reverse=True)
+        assert all(0 <= label["score"] <= 1 and label["category"] == category[label["name"]] for label in labels)
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["path"], int(row["rank"]), row["name"], float(row["score"]), row["category"]) for row in rows] == [
+        (record["path"], rank, label["name"], label["score"], label["category"])
+        for record in records for rank, label in enumerate(record["labels"], 1)]
+
+
+def test_the_report_counts_and_shows_every_video(first_run, library):
+    out, _, _ = first_run
+    soup = BeautifulSoup((out / "report.html").read_text(), "html.parser")
+    totals = {tag["data-total"]: tag.get_text() for tag in soup.select("[data-total]")}
+    assert totals["videos"] == "5" and totals["skipped"] == "1" and totals["from-cache"] == "0"
+    assert float(totals["hours"]) == pytest.approx(15 / 3600, abs=0.006)
+    for section in ("categories", "labels", "timeline", "videos", "skipped"):
+        assert soup.find("section", id=section) is not None
+    assert soup.find("section", id="categories").find("h2").get_text() == "Top categories"
+    cards = {Path(card["data-path"]).name: card for card in soup.select("#videos article.video")}
+    assert set(cards) == {"damaged.mp4", "coffee.mov", "beach.mp4", "walk.mkv", "grace.mp4"}
+    assert cards["beach.mp4"].find("time")["data-source"] == "metadata"
+    assert datetime.fromisoformat(cards["beach.mp4"].find("time")["datetime"]) == TAKEN
+    assert cards["grace.mp4"].find("time")["data-source"] == "file"
+    assert cards["grace.mp4"].select_one("li.label")["data-name"] == "military uniform"
+    assert all(card.find("img")["src"].startswith("data:image/jpeg;base64,") for card in cards.values())
+    assert [row["data-path"] for row in soup.select("#skipped tr[data-path]")] == [str(library / "broken.mp4")]
+    assert "3 frames decoded, up to 2.0 s of 6.0 s" in soup.find("section", id="skipped").get_text()
+    assert "damaged or truncated" in cards["damaged.mp4"].get_text()
+    thumbnails = sorted((out / "thumbnails").glob("*.jpg"))
+    assert len(thumbnails) == 5 and all(path.stat().st_size > 500 for path in thumbnails)
+
+
+def test_the_fiftyone_dataset_has_video_and_per_second_labels(first_run, library):
+    import fiftyone as fo
+
+    dataset = fo.load_dataset(DATASET)
+    assert len(dataset) == 5 and dataset.media_type == "video" and dataset.persistent
+    beach = dataset.one({"filepath": str((library / "holiday" / "beach.mp4").resolve())})
+    assert [label.label for label in beach["video_tags"].classifications][:1] and len(
+        beach["video_tags"].classifications) == TOP_K
+    assert beach["video_tags"].classifications[0]["category"]
+    assert beach["taken_from"] == "metadata" and beach.metadata.frame_rate == 10
+    # 3 s at 10 fps sampled at t = 0, 1, 2 s: the frames shown then are 1, 11 and 21.
+    assert sorted(beach.frames.keys()) == [1, 11, 21]
+    assert len(beach.frames[11]["tags"].classifications) == TOP_K
+    grace = dataset.one({"filepath": str((library / "people" / "grace.mp4").resolve())})
+    assert grace["video_tags"].classifications[0].label == "military uniform"
+    assert sorted(grace.frames.keys()) == [1, 3]  # 2 fps video
+    assert dataset.count("frames") == 3 + 2 + 2 + 2 + 3
+
+
+def test_rerun_reads_the_cache_and_updates_the_dataset_in_place(first_run, library, monkeypatch):
+    import fiftyone as fo
+
+    out, cache, _ = first_run
+    ids_before = dict(zip(*fo.load_dataset(DATASET).values(["filepath", "id"])))
+    before = (out / "predictions.json").read_text()
+
+    module = importlib.import_module("reelset.features.extract")
+    decoded, decode_frames = [], module.decode_frames
+
+    def counted(path, **kwargs):
+        decoded.append(Path(path).name)
+        return decode_frames(path, **kwargs)
+
+    monkeypatch.setattr(module, "decode_frames", counted)
+    summary = run_taste([library], out, cache_dir=cache, dataset=DATASET, top_k=TOP_K)
+    assert summary.from_cache == 5 and summary.tagged == 5 and len(summary.skipped) == 1
+    assert decoded == ["broken.mp4"]  # a broken file is tried again (it may have been fixed), no other
+    assert (out / "predictions.json").read_text() == before
+    assert dict(zip(*fo.load_dataset(DATASET).values(["filepath", "id"]))) == ids_before
+    assert fo.load_dataset(DATASET).count("frames") == 12 and fo.load_dataset(DATASET).count(
+        "frames.tags.classifications") == 12 * TOP_K
+    assert summary.dataset.updated == 5 and summary.dataset.added == 0
+
+
+def test_limit_takes_the_first_videos_found(first_run, library, tmp_path):
+    import fiftyone as fo
+
+    _, cache, _ = first_run
+    result = CliRunner().invoke(cli, ["taste", str(library), "--out", str(tmp_path), "--cache-dir", str(cache),
+                                      "--dataset", DATASET, "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("taste: 1 videos (0.0 hours) tagged, 1 skipped")
+    assert "from cache: 1 of 2 videos" in result.stdout
+    records = json.loads((tmp_path / "predictions.json").read_text())
+    assert [Path(record["path"]).name for record in records] == ["damaged.mp4"]
+    assert len(fo.load_dataset(DATASET)) == 1  # the dataset mirrors the last run
+
+
+def test_nothing_tagged_exits_1(library, tmp_path, first_run):
+    result = CliRunner().invoke(cli, ["taste", str(library / "broken.mp4"), "--out", str(tmp_path),
+                                      "--cache-dir", str(first_run[1]), "--no-dataset"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (f"taste: 0 videos (0.0 hours) tagged, 1 skipped; "
+                                              f"report: {tmp_path / 'report.html'}")
+    assert (tmp_path / "report.html").is_file()
+
+
+def test_missing_wordnet_is_a_one_line_error(library, tmp_path):
+    result = CliRunner().invoke(cli, ["taste", str(library), "--out", str(tmp_path / "out"),
+                                      "--wordnet-dir", str(tmp_path), "--no-dataset"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: WordNet 3.0 not found") and "apt-get install wordnet-base" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+class StandInModel:
+    """A tiny stand-in for ``reelset.yt8m.model.TrainedModel`` (the real module is written in parallel): fixed
+    random logistic layers over the efficientnet-lite0 features, three entities in two verticals."""
+
+    def __init__(self, *, level: str = "frame", features=("rgb",), backbone: str = "efficientnet-lite0"):
+        self.backbone, self.level, self.features = backbone, level, tuple(features)
+        self.class_ids = [3, 7, 11]
+        self.class_names = ["Cat", "Coffee", "Uniform"]
+        self.class_groups = ["Pets & Animals", "Food & Drink", ""]
+        self.max_frames = 300
+        self._weights = np.random.default_rng(0).normal(size=(1280, 3)).astype(np.float32) / 30
+
+    def _sigmoid(self, rgb: np.ndarray) -> np.ndarray:
+        return (1 / (1 + np.exp(-(rgb @ self._weights)))).astype(np.float32)
+
+    def predict(self, features):
+        return self._sigmoid(features["rgb"].mean(axis=0))
+
+    def predict_frames(self, features):
+        return self._sigmoid(features["rgb"]) if self.level == "frame" else None
+
+
+def test_a_youtube8m_model_tags_with_entities_and_verticals(first_run, library, tmp_path):
+    _, cache, _ = first_run
+    summary = run_taste([library / "holiday", library / "food"], tmp_path, model=StandInModel(), cache_dir=cache,
+                        dataset=None, top_k=2)
+    assert summary.tagged == 3 and summary.from_cache == 3
+    records = json.loads((tmp_path / "predictions.json").read_text())
+    groups = dict(zip(StandInModel().class_names, StandInModel().class_groups))
+    for record in records:
+        assert [label["category"] for label in record["labels"]] == [groups[label["name"]]
+                                                                     for label in record["labels"]]
+    assert all(video.frame_labels is not None and len(video.frame_labels) == len(video.timestamps)
+               for video in summary.videos)
+    soup = BeautifulSoup((tmp_path / "report.html").read_text(), "html.parser")
+    assert soup.find("section", id="categories").find("h2").get_text() == "Top verticals"
+    no_verticals = StandInModel(level="video")
+    no_verticals.class_groups = ["", "", ""]
+    video_level = run_taste([library / "food"], tmp_path / "video-level", model=no_verticals, cache_dir=cache,
+                            dataset=None)
+    assert video_level.videos[0].frame_labels is None
+    soup = BeautifulSoup((tmp_path / "video-level" / "report.html").read_text(), "html.parser")
+    assert soup.find("section", id="categories") is None and soup.find("section", id="labels") is not None
+
+
+def test_the_model_option_loads_the_model_folder(first_run, library, tmp_path, monkeypatch):
+    loaded = []
+    stand_in = types.ModuleType("reelset.yt8m.model")
+    stand_in.load_model = lambda path, device="auto": loaded.append(path) or StandInModel()
+    monkeypatch.setitem(sys.modules, "reelset.yt8m.model", stand_in)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    result = CliRunner().invoke(cli, ["taste", str(library / "food"), "--model", str(model_dir), "--out",
+                                      str(tmp_path / "out"), "--cache-dir", str(first_run[1]), "--no-dataset"])
+    assert result.exit_code == 0, result.output
+    assert loaded == [model_dir]
+    assert json.loads((tmp_path / "out" / "predictions.json").read_text())[0]["labels"][0]["name"] in {
+        "Cat", "Coffee", "Uniform"}
+
+
+def test_models_that_cannot_tag_own_videos_are_refused(monkeypatch):
+    with pytest.raises(ReelsetError, match="rgb\\+audio features; own videos have no YouTube-8M audio"):
+        Yt8mTagger(StandInModel(features=("rgb", "audio")), "m")
+
+    def no_tensorflow(name, **kwargs):
+        raise ReelsetError("inception-yt8m needs TensorFlow: pip install 'reelset[tensorflow]'")
+
+    monkeypatch.setattr(predict, "load_backbone", no_tensorflow)
+    with pytest.raises(ReelsetError) as raised:
+        predict.load_tagger(StandInModel(backbone="inception-yt8m"))
+    assert "trained on inception-yt8m features, and that backbone cannot be loaded here" in str(raised.value)
+    assert "TensorFlow" in str(raised.value)
+
+
+def test_a_model_trained_by_reelset_tags_own_videos(first_run, library, tmp_path):
+    """End to end with the real ``reelset.yt8m.model`` (skipped where training is not there): records extracted
+    from the library, a small frame-level model trained on them, then ``taste --model``."""
+    pytest.importorskip("reelset.yt8m.model")
+    from reelset.cli import cli as reelset_cli
+
+    cache = first_run[1]
+    labelled = {"food/coffee.mov": 1, "people/grace.mp4": 2, "holiday/beach.mp4": 0, "holiday/walk.mkv": 0}
+    (tmp_path / "videos.csv").write_text("".join(f"{library / name},{label}\n" for name, label in labelled.items()))
+    runner = CliRunner()
+    extracted = runner.invoke(reelset_cli, ["yt8m", "extract", "--input-videos-csv", str(tmp_path / "videos.csv"),
+                                            "--output-tfrecords-file", str(tmp_path / "mine.tfrecord"),
+                                            "--cache-dir", str(cache)])
+    assert extracted.exit_code == 0, extracted.output
+    trained = runner.invoke(reelset_cli, ["yt8m", "train", str(tmp_path / "mine.tfrecord"), "--out",
+                                          str(tmp_path / "model"), "--level", "frame", "--model", "meanpool",
+                                          "--features", "rgb", "--classes", "0,1,2", "--validation-fraction", "0",
+                                          "--epochs", "20"])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(cli, ["taste", str(library), "--model", str(tmp_path / "model"), "--out",
+                                 str(tmp_path / "out"), "--cache-dir", str(cache), "--no-dataset", "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    assert "from cache: 5 of 6 videos" in result.stdout  # the model reads efficientnet-lite0 features: cached
+    records = {Path(record["path"]).name: record for record in
+               json.loads((tmp_path / "out" / "predictions.json").read_text())}
+    assert {label["name"] for record in records.values() for label in record["labels"]} == {"0", "1", "2"}
+    assert records["coffee.mov"]["labels"][0]["name"] == "1"
+    assert records["grace.mp4"]["labels"][0]["name"] == "2"
