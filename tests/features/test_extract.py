@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -304,7 +305,7 @@ def test_cli_on_a_folder_skipping_frame_level_features(tmp_path, videos):
     shutil.copy(videos["five"], folder / "holiday.mp4")
     out = tmp_path / "mine.tfrecord"
     result = subprocess.run(
-        ["reelset", "yt8m", "extract", "--input-videos-csv", str(folder), "--output-tfrecords-file", str(out),
+        [sys.executable, "-m", "reelset", "yt8m", "extract", "--input-videos-csv", str(folder), "--output-tfrecords-file", str(out),
          "--skip-frame-level-features", "--no-cache"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "Successfully encoded 1 out of 1 videos"

@@ -163,8 +163,8 @@ def test_writing_is_deterministic_and_atomic(tmp_path):
     assert first.read_bytes() == b"".join(frame_record(to_message(r).SerializeToString(deterministic=True))
                                           for r in records)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.tfrecord", "2.tfrecord"]
-    with pytest.raises(ValueError):
-        write_records(tmp_path / "3.tfrecord", [{"labels": np.array([1])}])
+    with pytest.raises(ValueError):  # a bad record after a good one: nothing is left behind
+        write_records(tmp_path / "3.tfrecord", [records[0], {"id": "x", "labels": ["not a number"]}])
     assert not (tmp_path / "3.tfrecord").exists()
 
 

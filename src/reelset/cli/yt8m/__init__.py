@@ -11,7 +11,8 @@ import click
 @click.group("yt8m")
 def group() -> None:
     """YouTube-8M: download shards like the official download.py, read and write its TFRecords without
-    TensorFlow, inspect and export them, map labels through the vocabulary."""
+    TensorFlow, inspect and export them, map labels through the vocabulary, extract the same features from your own
+    videos, train, evaluate and predict."""
 
 
 def _register() -> None:

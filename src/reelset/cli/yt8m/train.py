@@ -1,0 +1,173 @@
+"""``reelset yt8m train | evaluate | predict``: classifiers on YouTube-8M features (:mod:`reelset.yt8m.training`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from reelset.cli.yt8m import group
+from reelset.cli.yt8m.vocab import vocabulary_option
+from reelset.core.errors import ReelsetError
+from reelset.core.progress import Reporter
+from reelset.features.backbones import DEVICE_CHOICES
+from reelset.yt8m.model import load_model
+from reelset.yt8m.training.evaluation import evaluate_model, predict_records
+from reelset.yt8m.training.loop import AUTO, TrainSettings, train
+from reelset.yt8m.training.networks import MODELS
+from reelset.yt8m.vocabulary import resolve_vocabulary
+
+FILES = click.argument("files", nargs=-1, required=True,
+                       type=click.Path(path_type=Path, exists=True, dir_okay=False))
+MODEL_DIR = click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False))
+DEVICE = click.option("--device", default="auto", show_default=True,
+                      help=f"Where the network runs: {DEVICE_CHOICES} (auto: a GPU when torch sees one).")
+THREADS = click.option("--threads", type=click.IntRange(min=1), default=None,
+                       help="CPU threads for torch (default: torch's choice, one per core).")
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _options(values: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for value in values:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise ReelsetError(f"--option {value!r}: expected NAME=VALUE, e.g. --option mixtures=4")
+        options[name.strip()] = setting.strip()
+    return options
+
+
+@group.command("train")
+@FILES
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="The model directory (created; a checkpoint there is resumed).")
+@click.option("--level", type=click.Choice(["video", "frame"]), default="video", show_default=True,
+              help="video: one vector per video (mean_rgb, or the mean of the frames); frame: the frames.")
+@click.option("--model", type=click.Choice([AUTO, *MODELS]), default=AUTO, show_default=True,
+              help="auto: the better on the validation videos of the level's baseline and strong model (video: "
+                   "logistic, moe; frame: meanpool, nextvlad).")
+@click.option("--option", "option_values", multiple=True, metavar="NAME=VALUE",
+              help="A model hyperparameter (repeatable): moe mixtures; nextvlad clusters, groups, expansion, "
+                   "hidden, dropout, mixtures, gating_reduction, temporal_kernel.")
+@click.option("--features", default="auto", show_default=True,
+              help="Features to train on, comma separated (rgb; rgb,audio). auto: rgb plus audio when every record "
+                   "has audio. Your own videos have no YouTube-8M audio: train on rgb for them.")
+@click.option("--classes", default=None,
+              help="Predict only these classes: label ids or vocabulary names, comma separated (default: all).")
+@click.option("--verticals", is_flag=True,
+              help="Predict the vocabulary's 25 verticals (a video's: those of its labels) instead of classes.")
+@vocabulary_option
+@click.option("--validation", "validation_files", multiple=True,
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Validation records (repeatable), instead of holding out --validation-fraction.")
+@click.option("--validation-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the videos held out for early stopping (0: none, train --epochs epochs).")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True,
+              help="The most epochs (early stopping usually ends sooner).")
+@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Stop after this many epochs without a better validation GAP.")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="After early stopping, train again on all videos for the best number of epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Videos per step (default: the model's).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Adam's learning rate (default: the model's).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 penalty.")
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same model.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Frames per video of a frame-level model (the first ones).")
+@DEVICE
+@THREADS
+@click.option("--resume", "resume", flag_value="require", help="Require a checkpoint in --out and continue it.")
+@click.option("--restart", "resume", flag_value="restart",
+              help="Discard a checkpoint or model in --out and start over.")
+def train_command(files, out, level, model, option_values, features, classes, verticals, vocabulary,
+                  validation_files, validation_fraction, epochs, patience, refit, batch_size, learning_rate,
+                  weight_decay, seed, max_frames, device, threads, resume) -> None:
+    """Train a classifier on YouTube-8M records (or your own, extracted with `reelset yt8m extract`).
+
+    Byte features are dequantized, float features used as they are; the labels are the records' ids (names and
+    verticals from --vocabulary, or the cached vocabulary). Early stopping on the validation GAP@20, then a refit
+    on all videos. Every epoch is checkpointed in --out: run the same command again to resume after an
+    interruption. The model directory records the feature space (backbone, features, widths), the classes and the
+    vocabulary; `reelset yt8m evaluate` and `predict` use it.
+    """
+    _set_threads(threads)
+    settings = TrainSettings(
+        level=level, model=model, options=_options(option_values),
+        features=None if features.strip() in ("", "auto") else tuple(f.strip() for f in features.split(",")),
+        classes=classes, verticals=verticals, epochs=epochs, patience=patience,
+        validation_fraction=validation_fraction, batch_size=batch_size, learning_rate=learning_rate,
+        weight_decay=weight_decay, seed=seed, max_frames=max_frames, refit=refit)
+    vocab = resolve_vocabulary(vocabulary)
+    reporter = Reporter()
+    with reporter.live():
+        reading = reporter.task("reading records", total=None)
+        epoch_bar = reporter.task("epoch", total=None)
+
+        def on_record():
+            reading.advance()
+
+        def on_batch(done: int, total: int):
+            epoch_bar.update(completed=done, total=total)
+
+        def on_epoch(result):
+            reporter.line(result.line())
+
+        summary = train(files, out, settings, validation_paths=validation_files or None, vocabulary=vocab,
+                        device=device, resume=resume or "auto", on_epoch=on_epoch, on_batch=on_batch,
+                        on_record=on_record)
+    for line in summary.lines():
+        reporter.line(line)
+
+
+@group.command("evaluate")
+@MODEL_DIR
+@FILES
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object on stdout: {"gap", "map", "hit_at_1", "perr", "num_videos"}.')
+@DEVICE
+@THREADS
+def evaluate_command(model_dir, files, as_json, device, threads) -> None:
+    """GAP@20, mAP, Hit@1 and PERR of a trained model on records (the starter code's metrics), and a table per
+    vertical when the model knows the verticals of its classes."""
+    _set_threads(threads)
+    model = load_model(model_dir, device=device)
+    reporter = Reporter()
+    with reporter.live():
+        bar = reporter.task("videos", total=None)
+        evaluation = evaluate_model(model, files, on_record=bar.advance)
+    if as_json:
+        print(json.dumps({key: evaluation.metrics[key] for key in ("gap", "map", "hit_at_1", "perr", "num_videos")}),
+              flush=True)
+        return
+    for line in evaluation.lines():
+        reporter.line(line)
+
+
+@group.command("predict")
+@MODEL_DIR
+@FILES
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes shown per video.")
+@click.option("--json", "as_json", is_flag=True,
+              help='JSON Lines, one per video: {"id", "labels", "top": [{"class", "name", "vertical", "score"}]}.')
+@DEVICE
+@THREADS
+def predict_command(model_dir, files, top_k, as_json, device, threads) -> None:
+    """The top classes of every video of the records, with names and probabilities, one line per video
+    ("<id>: <name> <score>, ..."), in file order."""
+    _set_threads(threads)
+    model = load_model(model_dir, device=device)
+    for prediction in predict_records(model, files, top_k=top_k):
+        if as_json:
+            print(json.dumps(prediction.as_json(model), separators=(",", ":")), flush=False)
+        else:
+            print(prediction.line(model), flush=False)
+    sys.stdout.flush()

@@ -1,0 +1,603 @@
+"""Training: :func:`train` reads records, fits networks with early stopping, refits, and writes a model directory.
+
+The recipe:
+
+1. **select**: train on the training videos (all but ``validation_fraction`` of them, drawn with the seed, or all
+   of them when validation files are given), scoring the validation videos (GAP@20) after each epoch; stop when
+   ``patience`` epochs in a row did not beat the best (a higher GAP, or the same GAP with a lower loss), or at
+   ``epochs``. The result is the best epoch count and its validation metrics.
+2. **choose** (``--model auto``, the default): step 1 runs for the level's linear baseline and its strong model
+   (video: ``logistic`` then ``moe``; frame: ``meanpool`` then ``nextvlad``) and keeps the one with the better
+   validation result. On a few thousand videos a logistic regression can beat a mixture of experts (more
+   parameters, noisier); on more data the experts win: the default is never worse than the baseline on the
+   validation videos, whichever regime the data is in.
+3. **refit**: start again from the same initial weights and train the chosen model on every video (training +
+   validation) for its best epoch count: the validation videos are data too. Without ``refit``, the best epoch's
+   weights are kept instead. Without validation videos there is one phase: ``epochs`` epochs on everything (with
+   ``auto``: the strong model).
+
+Adam, binary cross-entropy summed over classes and averaged over videos (the starter code's loss), inputs
+standardised with the training data's statistics, output biases at the label priors (:mod:`.networks`).
+
+Reproducible and resumable: every random choice is drawn from the seed and the step it belongs to: the initial
+weights from the seed, each epoch's shuffle and dropout from (seed, stage, epoch). After every epoch the whole state
+(weights, optimizer, history, results so far) goes to ``checkpoint.pt`` atomically, so a run that is killed and
+started again continues from the last finished epoch and ends with the same weights, bit for bit, as a run that was
+never interrupted (on the same device and thread count: floating-point sums on other hardware may round
+differently). The checkpoint carries a fingerprint of the data and the settings; a run with other data or settings
+refuses it rather than mixing the two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reelset.core.atomic import atomic_output, atomic_write_text, remove_stale_temps
+from reelset.core.errors import ReelsetError
+from reelset.core.locks import exclusive_lock
+from reelset.features.backbones.device import resolve_device, torch_gpu_count
+from reelset.yt8m import metrics
+from reelset.yt8m.model import CHECKPOINT_FILE, FORMAT, FORMAT_VERSION, MODEL_FILE, WEIGHTS_FILE
+from reelset.yt8m.training.data import (
+    DEFAULT_MAX_FRAMES,
+    ClassSet,
+    FeatureSpace,
+    VideoSet,
+    concatenate,
+    load_videos,
+    resolve_class_set,
+)
+from reelset.yt8m.training.networks import (
+    LEVELS,
+    MODELS,
+    Architecture,
+    architecture,
+    build_network,
+    model_options,
+    prior_logits,
+)
+from reelset.yt8m.vocabulary import Vocabulary
+
+AUTO = "auto"
+AUTO_CANDIDATES = {"video": ("logistic", "moe"), "frame": ("meanpool", "nextvlad")}
+RESUME_MODES = ("auto", "require", "restart")
+LOCK_FILE = ".train.lock"
+
+
+class TrainingError(ReelsetError):
+    """Training cannot start or go on as asked."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides the trained weights (device and threads aside).
+
+    Attributes:
+        level: ``video`` (one vector per video: ``mean_rgb``, or the mean of the frames) or ``frame``.
+        model: ``auto`` (the better of the level's baseline and strong model on the validation videos) or an
+            architecture of :data:`~reelset.yt8m.training.networks.MODELS` (``logistic``, ``moe``, ``nextvlad``,
+            ``meanpool``).
+        options: hyperparameters (``{"mixtures": 4}``); with ``auto``, each candidate takes those it has.
+        features: the features to read (``("rgb",)``); None: rgb plus audio when every record has audio.
+        classes: the outputs, label ids or names (``"1,2,Vehicle"``); None: every class of the vocabulary.
+        verticals: predict the vocabulary's verticals instead of its classes.
+        epochs: the most epochs of a select phase (and of the only phase without validation).
+        patience: stop after this many epochs without a better validation result.
+        validation_fraction: share of the videos held out for validation when no validation files are given (0:
+            none, train ``epochs`` epochs).
+        batch_size, learning_rate: None: the architecture's defaults.
+        weight_decay: Adam's L2 penalty.
+        seed: initial weights, split, shuffles and dropout.
+        max_frames: frames per video a frame-level model reads (the first ones).
+        refit: after early stopping, train again on all videos for the best epoch count.
+    """
+
+    level: str = "video"
+    model: str = AUTO
+    options: Mapping[str, object] = field(default_factory=dict)
+    features: tuple[str, ...] | None = None
+    classes: str | None = None
+    verticals: bool = False
+    epochs: int = 30
+    patience: int = 3
+    validation_fraction: float = 0.1
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float = 0.0
+    seed: int = 0
+    max_frames: int = DEFAULT_MAX_FRAMES
+    refit: bool = True
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One finished epoch (its checkpoint already written when :func:`train` reports it)."""
+
+    phase: str  # "select" or "refit"
+    model: str
+    epoch: int  # 1-based, within its phase
+    epochs: int  # planned epochs of the phase (the most, for select)
+    loss: float  # mean training loss
+    seconds: float  # training time of the epoch (validation excluded)
+    videos: int  # training videos of the epoch
+    validation: dict | None  # select phase: metrics on the validation videos, with "loss"
+    best_epoch: int | None  # select phase: the best epoch so far
+
+    def line(self) -> str:
+        text = (f"{self.phase} {self.model} epoch {self.epoch}/{self.epochs}: loss {self.loss:.4f}, "
+                f"{self.videos / max(self.seconds, 1e-9):.0f} videos/s")
+        if self.validation:
+            text += (f", validation GAP {self.validation['gap']:.4f} (loss {self.validation['loss']:.4f}), "
+                     f"best epoch {self.best_epoch}")
+        return text
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What :func:`train` made (also in ``model.json``)."""
+
+    out: Path
+    model: str
+    level: str
+    backbone: str
+    features: tuple[str, ...]
+    features_reason: str
+    classes: int
+    target: str
+    videos: int  # training videos of the select phase (all videos when there is no validation)
+    validation_videos: int
+    best_epoch: int | None
+    final_epochs: int  # epochs of the weights written
+    validation: dict | None  # the chosen model's metrics at its best select epoch
+    candidates: dict  # model -> {"best_epoch", "validation"} of each model tried (auto)
+    seconds: float  # training time (all phases, this run and the runs it resumed)
+    videos_per_second: float
+    refit: bool  # the weights were trained again on all videos for the best epoch count
+    resumed_at: str | None = None  # "select moe epoch 3" when this run continued a checkpoint
+    already_trained: bool = False
+
+    def lines(self) -> list[str]:
+        """The summary as plain result lines."""
+        lines = [f"model: {self.out} ({self.model}, {self.level} level, {self.backbone} "
+                 f"{'+'.join(self.features)}, {self.classes} {self.target})",
+                 f"features: {self.features_reason}"]
+        if self.already_trained:
+            lines.append("already trained with these data and settings: nothing to do (--restart trains again)")
+        if self.resumed_at:
+            lines.append(f"resumed from the checkpoint after {self.resumed_at}")
+        lines.append(f"videos: {self.videos} training, {self.validation_videos} validation")
+        if len(self.candidates) > 1:
+            tried = ", ".join(f"{name} {result['validation']['gap']:.4f}" for name, result in self.candidates.items())
+            lines.append(f"chosen: {self.model} (validation GAP: {tried})")
+        if self.validation:
+            lines.append(f"validation: GAP {self.validation['gap']:.4f}, mAP {self.validation['map']:.4f}, "
+                         f"Hit@1 {self.validation['hit_at_1']:.4f}, PERR {self.validation['perr']:.4f} "
+                         f"at epoch {self.best_epoch}")
+        lines.append(f"weights: {self.final_epochs} epochs" + (" on all videos (refit)" if self.refit else ""))
+        lines.append(f"training: {self.seconds:.1f} s, {self.videos_per_second:.0f} videos/s")
+        return lines
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# One network's training
+
+
+def _batches(count: int, batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
+    order = generator.permutation(count)
+    batches = [order[start:start + batch_size] for start in range(0, count, batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm needs two videos: a lone last one joins the others
+        batches[-2] = np.concatenate(batches[-2:])
+        batches.pop()
+    return batches
+
+
+def _loss(log_p: torch.Tensor, log_q: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return -(targets * log_p + (1.0 - targets) * log_q).sum(dim=1).mean()
+
+
+class _Trainer:
+    """Fresh networks, epochs and scores for one architecture."""
+
+    def __init__(self, spec: Architecture, options: dict, settings: TrainSettings, space: FeatureSpace,
+                 num_classes: int, device: str):
+        self.spec, self.options, self.settings, self.space = spec, options, settings, space
+        self.num_classes, self.device = num_classes, device
+        self.batch_size = settings.batch_size or spec.batch_size
+        self.learning_rate = settings.learning_rate or spec.learning_rate
+
+    def fresh(self, videos: VideoSet) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        """The initial network for ``videos`` (priors and input statistics from them) and its optimizer: the same
+        weights for the same seed, whatever the state of torch's global random generator (left as it was)."""
+        widths = tuple(self.space.widths[name] for name in self.space.features)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.settings.seed)
+            network = build_network(self.spec, widths, self.num_classes,
+                                    prior_logits(videos.positives(self.num_classes), len(videos)), self.options)
+        network.inputs.set_statistics(*videos.statistics())
+        network.to(self.device)
+        optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate,
+                                     weight_decay=self.settings.weight_decay)
+        return network, optimizer
+
+    def _tensors(self, videos: VideoSet, indices: np.ndarray):
+        x, mask = videos.inputs(indices)
+        return (torch.from_numpy(x).to(self.device), None if mask is None else torch.from_numpy(mask).to(self.device),
+                torch.from_numpy(videos.targets(indices, self.num_classes)).to(self.device))
+
+    def epoch(self, network, optimizer, videos: VideoSet, seed: int, on_batch=None) -> float:
+        """One epoch over ``videos``, shuffled and with dropout drawn from ``seed``; returns the mean loss."""
+        batches = _batches(len(videos), self.batch_size, np.random.default_rng(seed))
+        network.train()
+        total, done = 0.0, 0
+        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)  # dropout
+            for indices in batches:
+                x, mask, targets = self._tensors(videos, indices)
+                loss = _loss(*network(x, mask), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(indices)
+                done += len(indices)
+                if on_batch is not None:
+                    on_batch(done, len(videos))
+        return total / max(done, 1)
+
+    def score(self, network, videos: VideoSet) -> dict:
+        """Metrics (:func:`reelset.yt8m.metrics.evaluate`) and loss on ``videos``."""
+        network.eval()
+        chunks, loss = [], 0.0
+        with torch.inference_mode():
+            for start in range(0, len(videos), self.batch_size):
+                indices = np.arange(start, min(start + self.batch_size, len(videos)))
+                x, mask, targets = self._tensors(videos, indices)
+                log_p, log_q = network(x, mask)
+                loss += float(_loss(log_p, log_q, targets)) * len(indices)
+                chunks.append(log_p.exp().float().cpu().numpy())
+        truth = videos.targets(np.arange(len(videos)), self.num_classes) > 0
+        result = metrics.evaluate(np.concatenate(chunks), truth)
+        # Plain Python numbers: the checkpoint is read back with weights_only (no numpy scalars) and goes to JSON.
+        return {**{key: int(value) if key == "num_videos" else float(value) for key, value in result.items()},
+                "loss": loss / len(videos)}
+
+
+def _state_copy(network: torch.nn.Module) -> dict:
+    return {key: value.detach().cpu().clone() for key, value in network.state_dict().items()}
+
+
+def _optimizer_to(optimizer: torch.optim.Optimizer, device: str) -> None:
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                state[key] = value.to(device)
+
+
+def _better(result: dict, best: dict | None) -> bool:
+    """A higher validation GAP, or the same GAP (e.g. a perfect 1.0) with a lower loss."""
+    return best is None or (result["gap"], -result["loss"]) > (best["gap"], -best["loss"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The run
+
+
+def _candidates(settings: TrainSettings) -> list[tuple[Architecture, dict]]:
+    """The architectures to train, with their options: one, or the level's two for ``auto``."""
+    if settings.level not in LEVELS:
+        raise TrainingError(f"--level {settings.level!r}: expected one of {', '.join(LEVELS)}")
+    if settings.model != AUTO:
+        spec = architecture(settings.model, settings.level)
+        return [(spec, model_options(spec, settings.options))]
+    specs = [MODELS[name] for name in AUTO_CANDIDATES[settings.level]]
+    known = {key for spec in specs for key in spec.options}
+    for key in settings.options:
+        if key not in known:
+            raise TrainingError(f"--option {key}: no {settings.level}-level model of --model auto has it (options: "
+                                f"{', '.join(sorted(known)) or 'none'})")
+    return [(spec, model_options(spec, {k: v for k, v in settings.options.items() if k in spec.options}))
+            for spec in specs]
+
+
+def _epoch_seed(seed: int, stage: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, stage, epoch]).generate_state(1)[0])
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _vocabulary_source(vocabulary: Vocabulary | None) -> dict | None:
+    if vocabulary is None:
+        return None
+    source = {"source": vocabulary.source, "version": vocabulary.version, "classes": vocabulary.size}
+    if vocabulary.path is not None and Path(vocabulary.path).exists():
+        source["path"] = str(Path(vocabulary.path).resolve())
+        source["sha256"] = hashlib.sha256(Path(vocabulary.path).read_bytes()).hexdigest()
+    return source
+
+
+def _split(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices: ``round(count * fraction)`` videos (at least one when the fraction is not 0
+    and there are two videos) drawn with the seed, both in file order."""
+    if fraction <= 0 or count < 2:
+        return np.arange(count), np.arange(0)
+    held = min(count - 1, max(1, round(count * fraction)))
+    chosen = np.sort(np.random.default_rng([seed, 7]).permutation(count)[:held])
+    keep = np.ones(count, bool)
+    keep[chosen] = False
+    return np.flatnonzero(keep), chosen
+
+
+def _prepare_out(out: Path, fingerprint: str, resume: str) -> tuple[dict | None, dict | None]:
+    """(checkpoint to resume or None, finished model.json with this fingerprint or None)."""
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
+    checkpoint_path, config_path = out / CHECKPOINT_FILE, out / MODEL_FILE
+    if resume == "restart":
+        for name in (CHECKPOINT_FILE, MODEL_FILE, WEIGHTS_FILE):
+            (out / name).unlink(missing_ok=True)
+        return None, None
+    if checkpoint_path.exists():
+        try:
+            checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError) as error:
+            raise TrainingError(f"{checkpoint_path}: unreadable checkpoint ({str(error).splitlines()[0]}): "
+                                f"--restart discards it") from None
+        if not isinstance(checkpoint, dict) or checkpoint.get("fingerprint") != fingerprint:
+            raise TrainingError(f"{checkpoint_path} is the checkpoint of another training (other data or settings): "
+                                f"--restart discards it, or choose another --out")
+        return checkpoint, None
+    if config_path.exists():
+        try:
+            finished = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            finished = {}
+        if finished.get("training", {}).get("fingerprint") == fingerprint and (out / WEIGHTS_FILE).exists():
+            return None, finished
+        raise TrainingError(f"{out} already holds a model trained on other data or settings: --restart replaces it, "
+                            f"or choose another --out")
+    if resume == "require":
+        raise TrainingError(f"--resume: {out} has no checkpoint to resume")
+    return None, None
+
+
+def _summary(out: Path, config: dict, *, resumed_at: str | None = None, already: bool = False) -> TrainSummary:
+    training = config["training"]
+    return TrainSummary(
+        out=out, model=config["model"], level=config["level"], backbone=config["backbone"],
+        features=tuple(config["features"]), features_reason=config["features_reason"],
+        classes=len(config["classes"]["ids"]), target=config["classes"]["target"], videos=training["videos"],
+        validation_videos=training["validation_videos"], best_epoch=training["best_epoch"],
+        final_epochs=training["final_epochs"], validation=training["validation"],
+        candidates=training["candidates"], seconds=training["seconds"],
+        videos_per_second=training["videos_per_second"], refit=training["refit"], resumed_at=resumed_at,
+        already_trained=already)
+
+
+@dataclass
+class _Job:
+    """A training ready to run: settings, what the data turned out to be, and the fingerprint of both."""
+
+    settings: TrainSettings
+    candidates: list[tuple[Architecture, dict]]
+    class_set: ClassSet
+    space: FeatureSpace
+    reason: str
+    training: VideoSet
+    validation: VideoSet
+    paths: list[Path]
+    validation_paths: list[Path]
+    vocabulary: Vocabulary | None
+    device: str
+    fingerprint: str
+
+
+def train(
+    paths: Sequence[Path],
+    out: Path,
+    settings: TrainSettings = TrainSettings(),
+    *,
+    validation_paths: Sequence[Path] | None = None,
+    vocabulary: Vocabulary | None = None,
+    device: str = "auto",
+    resume: str = "auto",
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    on_record: Callable[[], None] | None = None,
+) -> TrainSummary:
+    """Train a classifier on the records of ``paths`` and write it to the model directory ``out``.
+
+    Args:
+        validation_paths: validation records (instead of holding out ``settings.validation_fraction``).
+        vocabulary: names, verticals and the range of label ids (None: ids only, 3,862 classes).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        resume: ``auto`` (continue a matching checkpoint in ``out``, else start), ``require`` (there must be one),
+            ``restart`` (discard checkpoint and model, start over).
+        on_epoch: called after each epoch, once its checkpoint is written (an exception raised there stops the run
+            at that point: the next run resumes from it).
+        on_batch: ``(videos done, videos)`` within an epoch; ``on_record``: after each record read.
+
+    Returns:
+        What was trained and how well (also in ``out/model.json``). A rerun of a finished training with the same
+        data and settings returns its summary without training.
+
+    Raises:
+        ReelsetError: bad settings, records that cannot be trained on (see :func:`~.data.load_videos`), a checkpoint
+            or model of another training in ``out``, an unavailable device.
+    """
+    out = Path(out)
+    if resume not in RESUME_MODES:
+        raise TrainingError(f"resume={resume!r}: expected one of {', '.join(RESUME_MODES)}")
+    if settings.epochs < 1 or settings.patience < 1 or not 0 <= settings.validation_fraction < 1:
+        raise TrainingError("epochs and patience must be at least 1, the validation fraction in [0, 1)")
+    candidates = _candidates(settings)
+    resolved_device = resolve_device(device, gpus=torch_gpu_count())
+    class_set: ClassSet = resolve_class_set(vocabulary, classes=settings.classes, verticals=settings.verticals)
+    paths = [Path(path) for path in paths]
+    if not paths:
+        raise TrainingError("no input files")
+    everything, reason = load_videos(paths, level=settings.level, class_set=class_set, features=settings.features,
+                                     max_frames=settings.max_frames, on_record=on_record)
+    space = everything.space
+    if validation_paths:
+        validation, _ = load_videos([Path(p) for p in validation_paths], level=settings.level, class_set=class_set,
+                                    space=space, max_frames=settings.max_frames, on_record=on_record)
+        training = everything
+    else:
+        train_indices, validation_indices = _split(len(everything), settings.validation_fraction, settings.seed)
+        training, validation = everything.subset(train_indices), everything.subset(validation_indices)
+    del everything
+
+    # The options as each candidate resolved them: "4" from the command line and 4 from Python are the same run.
+    resolved = {**asdict(settings), "options": {spec.name: options for spec, options in candidates}}
+    digest = hashlib.sha256(json.dumps({"settings": resolved, "classes": class_set.to_json(),
+                                        "features": list(space.features)}, sort_keys=True, default=str).encode())
+    training.fingerprint(digest)
+    validation.fingerprint(digest)
+    job = _Job(settings, candidates, class_set, space, reason, training, validation, paths,
+               [Path(p) for p in validation_paths or []], vocabulary, resolved_device, digest.hexdigest())
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out / LOCK_FILE, f"{out}: another training is running in this model directory"):
+        return _execute(job, out, resume, on_epoch, on_batch)
+
+
+def _execute(job: _Job, out: Path, resume: str, on_epoch, on_batch) -> TrainSummary:
+    """Run (or resume) ``job``'s plan in ``out`` (locked) and write the model directory."""
+    settings, candidates, training, validation = job.settings, job.candidates, job.training, job.validation
+    has_validation = len(validation) > 0
+    refit = has_validation and settings.refit
+    checkpoint, finished = _prepare_out(out, job.fingerprint, resume)
+    if finished is not None:
+        return _summary(out, finished, already=True)
+
+    # The plan: select each candidate on the validation videos, then refit the best; without validation, train the
+    # last (strong) candidate on everything.
+    plan = [("select", index) for index in range(len(candidates))] if has_validation \
+        else [("refit", len(candidates) - 1)]
+    if refit:
+        plan.append(("refit", None))
+    final_videos = concatenate(training, validation) if refit else training
+    trainers = [_Trainer(spec, options, settings, job.space, len(job.class_set), job.device)
+                for spec, options in candidates]
+    state = checkpoint or {"fingerprint": job.fingerprint, "stage": 0, "epoch": 0, "bad_epochs": 0, "history": [],
+                           "results": {}, "network": None, "optimizer": None, "best_network": None,
+                           "leader": None, "leader_network": None, "seconds": 0.0, "videos_trained": 0}
+    resumed_at = None
+    if checkpoint:
+        phase, index = plan[state["stage"]] if state["stage"] < len(plan) else ("done", None)
+        name = candidates[index][0].name if index is not None else state["leader"] or "-"
+        resumed_at = f"{phase} {name} epoch {state['epoch']}"
+    checkpoint_path = out / CHECKPOINT_FILE
+    network = None
+
+    while state["stage"] < len(plan):
+        phase, index = plan[state["stage"]]
+        if index is None:  # the refit of the chosen model
+            index = next(i for i, (spec, _) in enumerate(candidates) if spec.name == state["leader"])
+            planned = state["results"][state["leader"]]["best_epoch"]
+        else:
+            planned = settings.epochs
+        trainer, videos = trainers[index], training if phase == "select" else final_videos
+        network, optimizer = trainer.fresh(videos)
+        if state["epoch"] > 0:
+            network.load_state_dict(state["network"])
+            optimizer.load_state_dict(state["optimizer"])
+            _optimizer_to(optimizer, job.device)
+        name = trainer.spec.name
+        result = state["results"].get(name) if phase == "select" else None
+        while state["epoch"] < planned and not (phase == "select" and state["bad_epochs"] >= settings.patience):
+            epoch = state["epoch"] + 1
+            started = time.perf_counter()
+            loss = trainer.epoch(network, optimizer, videos, _epoch_seed(settings.seed, state["stage"], epoch),
+                                 on_batch)
+            seconds = time.perf_counter() - started
+            state["seconds"] += seconds
+            state["videos_trained"] += len(videos)
+            scored = None
+            if phase == "select":
+                scored = trainer.score(network, validation)
+                if result is None or _better(scored, result["validation"]):
+                    result = {"best_epoch": epoch, "validation": scored}
+                    state["results"][name] = result
+                    state["bad_epochs"] = 0
+                    if not settings.refit:
+                        state["best_network"] = _state_copy(network)
+                else:
+                    state["bad_epochs"] += 1
+            state["history"].append({"phase": phase, "model": name, "epoch": epoch, "loss": loss, "seconds": seconds,
+                                     **({"validation": scored} if scored else {})})
+            state["epoch"] = epoch
+            state["network"], state["optimizer"] = _state_copy(network), optimizer.state_dict()
+            _save_checkpoint(checkpoint_path, state)
+            if on_epoch is not None:
+                on_epoch(EpochResult(phase, name, epoch, planned, loss, seconds, len(videos), scored,
+                                     result["best_epoch"] if result else None))
+        if phase == "select":
+            leader = state["results"].get(state["leader"]) if state["leader"] else None
+            if leader is None or _better(result["validation"], leader["validation"]):
+                state["leader"] = name
+                state["leader_network"] = state["best_network"]
+        else:
+            state["leader"] = name
+            state["leader_network"] = None
+        state.update(stage=state["stage"] + 1, epoch=0, bad_epochs=0, network=None, optimizer=None,
+                     best_network=None)
+        if state["stage"] < len(plan):
+            _save_checkpoint(checkpoint_path, state)
+
+    chosen = next((spec, options) for spec, options in candidates if spec.name == state["leader"])
+    index = [spec.name for spec, _ in candidates].index(state["leader"])
+    if state["leader_network"] is not None:  # no refit: the best select epoch's weights
+        network, _ = trainers[index].fresh(training)
+        network.load_state_dict(state["leader_network"])
+    result = state["results"].get(state["leader"])
+    config = {
+        "format": FORMAT, "version": FORMAT_VERSION, "model": chosen[0].name, "options": chosen[1],
+        "level": job.space.level, "backbone": job.space.backbone, "features": list(job.space.features),
+        "widths": dict(job.space.widths), "record_keys": job.space.record_keys(), "features_reason": job.reason,
+        "max_frames": job.space.max_frames, "classes": job.class_set.to_json(),
+        "vocabulary": _vocabulary_source(job.vocabulary),
+        "training": {
+            "fingerprint": job.fingerprint,
+            "settings": {**asdict(settings), "options": chosen[1], "batch_size": trainers[index].batch_size,
+                         "learning_rate": trainers[index].learning_rate},
+            "files": [str(path) for path in job.paths],
+            "validation_files": [str(path) for path in job.validation_paths],
+            "videos": len(training), "validation_videos": len(validation),
+            "candidates": state["results"],
+            "best_epoch": result["best_epoch"] if result else None,
+            "final_epochs": result["best_epoch"] if result else settings.epochs,
+            "refit": refit, "validation": result["validation"] if result else None, "history": state["history"],
+            "seconds": state["seconds"], "videos_per_second": state["videos_trained"] / max(state["seconds"], 1e-9),
+            "device": job.device, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        },
+    }
+    with atomic_output(out / WEIGHTS_FILE) as tmp:
+        torch.save(_state_copy(network), tmp)
+    atomic_write_text(out / MODEL_FILE, json.dumps(config, indent=1, default=_json_default) + "\n")
+    checkpoint_path.unlink(missing_ok=True)
+    return _summary(out, config, resumed_at=resumed_at)
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, (Path, os.PathLike)):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+__all__ = ["AUTO", "AUTO_CANDIDATES", "EpochResult", "TrainSettings", "TrainSummary", "TrainingError", "train"]
