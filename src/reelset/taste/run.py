@@ -222,7 +222,7 @@ def run_taste(
     use_cache: bool = True,
     device: str = "auto",
     jobs: int = 2,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     wordnet_dir: Path | None = None,
     backbone_model_dir: Path | None = None,
     reporter: Reporter | None = None,
