@@ -30,6 +30,7 @@ from reelset.action100m.shards import iter_rows_for, list_shards
 from reelset.action100m.tree import GPT_FIELDS, STAGE2_FIELDS, build_tree
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError, probe
+from reelset.core.fiftyone_db import redact_uri
 from reelset.core.mp4 import read_mp4_video
 from reelset.core.status import read_status
 from reelset.core.video_ids import is_youtube_id
@@ -266,7 +267,7 @@ def build_dataset(
                                workers=workers, on_problem=on_problem)
     summary.added = _insert(dataset, documents, on_added)
     summary.total = len(dataset)
-    summary.database = fo.config.database_uri or fo.config.database_dir
+    summary.database = redact_uri(fo.config.database_uri) if fo.config.database_uri else fo.config.database_dir
     return summary
 
 

@@ -10,6 +10,7 @@ import click
 
 from reelset.action100m import hub
 from reelset.action100m.ids import DEFAULT_IDS_FILE, build_ids, ids_report_lines
+from reelset.core.fiftyone_db import database_uri_option, use_database
 from reelset.core.progress import Reporter
 from reelset.fetch import politeness
 from reelset.fetch.download import DownloadSettings, download_videos, read_ids
@@ -95,6 +96,7 @@ FIFTYONE_OPTIONS = options(
     click.option("--stage2", is_flag=True, help="Also add plm_caption, plm_action (all nodes), llama3_caption (leaves)."),
     click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
                  help="Clips probed in parallel."),
+    database_uri_option,
 )
 
 
@@ -189,9 +191,10 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
     gpt_action_brief, gpt_action_detailed, gpt_action_actor, transcript_segments). Each detection carries node_id,
     parent_id, level, tier (from the tree), its original start/end seconds and crosses_clip_end. Supports are frames
     of the clip itself. tree_depth is the number of levels (max level + 1). Incremental: videos already in the
-    dataset are left as they are (--overwrite rebuilds). The database is FiftyOne's own configuration
-    (FIFTYONE_DATABASE_DIR, FIFTYONE_DATABASE_URI, ...).
+    dataset are left as they are (--overwrite rebuilds). The database is FiftyOne's bundled one unless
+    --database-uri (FIFTYONE_DATABASE_URI) names a MongoDB server.
     """
+    use_database(values["database_uri"])
     reporter = Reporter()
     with reporter.live():
         _run_fiftyone(data_dir, videos, values, reporter)
@@ -208,6 +211,7 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
 def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: Path, **values) -> None:
     """ids, download and fiftyone in one go, with one progress display. Resumable: run it again after an
     interruption and each step picks up where it stopped. Takes the options of the three steps."""
+    use_database(values["database_uri"])  # an unreachable database stops the run before the downloads
     reporter = Reporter()
     with reporter.live():
         result = build_ids(data_dir, ids_file, repo_id=values["repo_id"], revision=values["revision"],

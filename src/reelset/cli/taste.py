@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from reelset.core.fiftyone_db import database_uri_option, use_database
 from reelset.core.progress import Reporter
 from reelset.features.backbones import DEVICE_CHOICES
 from reelset.taste.dataset import DEFAULT_DATASET
@@ -25,6 +26,7 @@ from reelset.taste.run import DEFAULT_TOP_K, run_taste, summary_lines
 @click.option("--dataset", default=DEFAULT_DATASET, show_default=True,
               help="FiftyOne dataset to create or update (it mirrors the last run).")
 @click.option("--no-dataset", is_flag=True, help="Do not write a FiftyOne dataset.")
+@database_uri_option
 @click.option("--cache-dir", envvar="REELSET_CACHE_DIR", show_envvar=True,
               type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Feature cache (shared with `yt8m extract`): reruns skip the videos already done.")
@@ -33,13 +35,16 @@ from reelset.taste.run import DEFAULT_TOP_K, run_taste, summary_lines
               help=f"Where the models run: {DEVICE_CHOICES} (auto: a GPU when there is one).")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Videos decoded at the same time (while the model embeds).")
+@click.option("--backbone-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where a model trained on inception-yt8m features finds that backbone's files (default ~/yt8m, "
+                   "as `yt8m extract --model-dir`).")
 @click.option("--wordnet-dir", envvar="REELSET_WORDNET_DIR", show_envvar=True,
               type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder holding WordNet 3.0's data.noun (default /usr/share/wordnet, Debian's wordnet-base).")
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: Path | None, top_k: int,
             limit: int | None, dataset: str, no_dataset: bool, cache_dir: Path | None, no_cache: bool, device: str,
-            jobs: int, wordnet_dir: Path | None) -> None:
+            jobs: int, backbone_dir: Path | None, wordnet_dir: Path | None, database_uri: str | None) -> None:
     """Tag your own videos (folders, searched recursively, or files) and report what you like to film.
 
     Writes OUT/report.html (one self-contained file: top categories, how they change over time, every video with
@@ -47,10 +52,13 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
     FiftyOne dataset. Features are cached by content: a rerun only decodes new videos. Exits 0 when at least one
     video was tagged.
     """
+    if not no_dataset:
+        use_database(database_uri)
     reporter = Reporter()
     summary = run_taste(list(paths), out, model=model_dir, top_k=top_k, limit=limit,
                         dataset=None if no_dataset else dataset, cache_dir=cache_dir, use_cache=not no_cache,
-                        device=device, jobs=jobs, wordnet_dir=wordnet_dir, reporter=reporter)
+                        device=device, jobs=jobs, wordnet_dir=wordnet_dir, backbone_model_dir=backbone_dir,
+                        reporter=reporter)
     for line in summary_lines(summary):
         reporter.line(line)
     ctx.exit(0 if summary.tagged else 1)

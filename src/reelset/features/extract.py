@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from reelset.core.errors import ReelsetError
 from reelset.core.threads import parallel_map
 from reelset.features.backbones import Backbone, load_backbone
 from reelset.features.frames import decode_frames
-from reelset.yt8m.records import write_records
+from reelset.yt8m.records import dequantize, write_records
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
 AUDIO_WIDTH = 128
@@ -309,25 +310,39 @@ def extract(
     backbone: Backbone | None = None,
     on_video: Callable[[VideoInput, str | None], None] = lambda video, error: None,
     on_warning: Callable[[str], None] = lambda message: None,
+    scheduler: Any = None,
 ) -> ExtractSummary:
     """Encode ``inputs`` into YouTube-8M records at ``out``; see the module docstring.
 
     Args:
         invalid: inputs already found bad (the bad lines of :func:`read_video_csv`): counted among the videos and
             the failures of the summary.
-        backbone: an already loaded backbone (its name must be ``settings.backbone``); default: load it.
+        backbone: an already loaded backbone (its name must be ``settings.backbone``); default: load it. Not used
+            with ``scheduler`` (each worker loads its own).
         on_video: called after each video with the error message, or None when it was encoded.
         on_warning: called with each warning (a damaged video encoded up to the damage).
+        scheduler: a Dask scheduler address (or a connected ``distributed.Client``): each video is decoded and
+            embedded on a worker (:mod:`reelset.features.extract_cluster`), this process writes the records
+            (the local run's bytes, given its torch thread count: workers use one). Default: this process.
 
     Raises:
-        ReelsetError: bad settings, or a backbone that cannot be loaded; videos that fail are reported, not raised.
+        ReelsetError: bad settings, a backbone that cannot be loaded, or a scheduler that cannot be reached;
+            videos that fail are reported, not raised.
     """
     check_settings(settings)
-    backbone = settings_backbone(settings, backbone)
+    if scheduler is not None:
+        from reelset.features.extract_cluster import cluster_video_features
+
+        results = cluster_video_features(inputs, settings, scheduler)
+        from_bytes = dequantize  # what every backbone's from_bytes is; the backbone itself is on the workers
+    else:
+        backbone = settings_backbone(settings, backbone)
+        results = iter_video_features(inputs, settings, backbone)
+        from_bytes = backbone.from_bytes
     summary = ExtractSummary(total=len(inputs) + len(invalid), failures=list(invalid))
 
     def records() -> Iterator[dict]:
-        for result in iter_video_features(inputs, settings, backbone):
+        for result in results:
             if result.error is not None:
                 summary.failures.append(result.error)
                 on_video(result.video, result.error)
@@ -337,7 +352,7 @@ def extract(
             for warning in features.warnings:
                 summary.warnings.append(warning)
                 on_warning(warning)
-            error_bound = float(np.abs(backbone.from_bytes(features.quantized) - features.features).max(initial=0))
+            error_bound = float(np.abs(from_bytes(features.quantized) - features.features).max(initial=0))
             summary.max_quantization_error = max(summary.max_quantization_error, error_bound)
             summary.encoded += 1
             summary.frames += len(features.features)

@@ -13,16 +13,19 @@ video- and frame-level files together is refused with a clear message.
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reelset.core.atomic import atomic_output
+from reelset.core.atomic import atomic_output, atomic_write_bytes
+from reelset.core.cluster import run_ordered
 from reelset.core.errors import ReelsetError
 from reelset.yt8m.records import read_records
 
@@ -33,10 +36,11 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class ExportSummary:
-    out: Path
+    out: Path  # the output file, or the folder of :func:`export_per_file`
     records: int
     frames: int
     columns: list[str]
+    files: tuple[Path, ...] = ()  # export_per_file: the files written, in input order
 
 
 def _signature(record: Record) -> tuple:
@@ -90,28 +94,34 @@ def _batches(records: Iterable[Record], size: int) -> Iterable[list[Record]]:
         yield batch
 
 
-def _write_parquet(records: Iterable[Record], out: Path) -> tuple[int, int, list[str]]:
+def _parquet_into(records: Iterable[Record], sink: Any, out: Path) -> tuple[int, int, list[str]]:
+    """Write ``records`` as Parquet into ``sink`` (a path or a pyarrow stream); ``out`` names it in errors."""
     count = frames = 0
     columns: list[str] = []
-    with atomic_output(out) as tmp:
-        writer = None
-        try:
-            for batch in _batches(records, BATCH_RECORDS):
-                columns = list(batch[0])
-                table = pa.table({name: _arrow_column(name, [record[name] for record in batch]) for name in columns})
-                writer = writer or pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table)
-                count += len(batch)
-                frames += sum(len(record["rgb"]) for record in batch if "rgb" in record)
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
-            raise ReelsetError(f"{out}: nothing to export (no records)")
+    writer = None
+    try:
+        for batch in _batches(records, BATCH_RECORDS):
+            columns = list(batch[0])
+            table = pa.table({name: _arrow_column(name, [record[name] for record in batch]) for name in columns})
+            writer = writer or pq.ParquetWriter(sink, table.schema)
+            writer.write_table(table)
+            count += len(batch)
+            frames += sum(len(record["rgb"]) for record in batch if "rgb" in record)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ReelsetError(f"{out}: nothing to export (no records)")
     return count, frames, columns
 
 
-def _write_npz(records: Iterable[Record], out: Path) -> tuple[int, int, list[str]]:
+def _write_parquet(records: Iterable[Record], out: Path) -> tuple[int, int, list[str]]:
+    with atomic_output(out) as tmp:
+        return _parquet_into(records, tmp, out)
+
+
+def _npz_into(records: Iterable[Record], handle: BinaryIO, out: Path) -> tuple[int, int, list[str]]:
+    """Write ``records`` as NPZ into the open binary ``handle``; ``out`` names it in errors."""
     columns: dict[str, list[Any]] = {}
     for batch in _batches(records, BATCH_RECORDS):
         for record in batch:
@@ -131,11 +141,14 @@ def _write_npz(records: Iterable[Record], out: Path) -> tuple[int, int, list[str
             arrays[name] = np.array([value.decode("utf-8", "replace") for value in values])
         else:
             arrays[name] = np.array(values)
-    with atomic_output(out) as tmp:
-        with open(tmp, "wb") as handle:  # a file object: np.savez would append ".npz" to a path
-            np.savez(handle, **arrays)
+    np.savez(handle, **arrays)  # a file object: np.savez would append ".npz" to a path
     frames = len(arrays["rgb"]) if "rgb" in arrays else 0
     return len(columns["id"]), frames, list(columns)
+
+
+def _write_npz(records: Iterable[Record], out: Path) -> tuple[int, int, list[str]]:
+    with atomic_output(out) as tmp, open(tmp, "wb") as handle:
+        return _npz_into(records, handle, out)
 
 
 def export_records(
@@ -161,3 +174,121 @@ def export_records(
     writer = _write_parquet if to == "parquet" else _write_npz
     count, frames, columns = writer(records, Path(out))
     return ExportSummary(Path(out), count, frames, columns)
+
+
+# ---------------------------------------------------------------------------------------- one file per input
+# The form that spreads over a Dask cluster: a Parquet file's encoding (most of an export's time) cannot be split
+# across processes, but one output per input can be encoded anywhere. Each task encodes one whole output in memory
+# and hands its bytes back; the caller alone writes the files.
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input file to export: its absolute path and the export's options."""
+
+    path: str
+    to: str
+    dequantize: bool
+    skip_corrupt: bool
+
+
+@dataclass(frozen=True)
+class EncodedFile:
+    """One input's export, encoded: the output file's bytes (None on error), what is in it, the bad records
+    skipped (their messages), or the one-line error that stops the export."""
+
+    data: Any
+    records: int = 0
+    frames: int = 0
+    columns: tuple[str, ...] = ()
+    signature: tuple = ()
+    corrupt: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def encode_file(task: FileTask) -> EncodedFile:
+    """The records of ``task.path`` as one whole Parquet or NPZ file, in memory (the task of
+    :func:`export_per_file`, run in this process or on a Dask worker; the same bytes either way)."""
+    corrupt: list[str] = []
+    signatures: list[tuple] = []
+
+    def signed(records: Iterable[Record]) -> Iterable[Record]:
+        for record in records:
+            if not signatures:
+                signatures.append(_signature(record))
+            yield record
+
+    records = signed(read_records([task.path], dequantize=task.dequantize, skip_corrupt=task.skip_corrupt,
+                                  on_corrupt=corrupt.append))
+    try:
+        if task.to == "parquet":
+            sink = pa.BufferOutputStream()
+            count, frames, columns = _parquet_into(records, sink, Path(task.path))
+            data: Any = sink.getvalue()
+        else:
+            handle = io.BytesIO()
+            count, frames, columns = _npz_into(records, handle, Path(task.path))
+            data = handle.getvalue()
+    except ReelsetError as error:  # a bad record, mixed records, no records: returned, so it is not retried
+        return EncodedFile(None, corrupt=tuple(corrupt), error=str(error))
+    return EncodedFile(data, count, frames, tuple(columns), signatures[0], tuple(corrupt))
+
+
+def _task_failed(task: FileTask, error: BaseException) -> EncodedFile:
+    return EncodedFile(None, error=f"{task.path}: task failed on the cluster: {type(error).__name__}: {error}")
+
+
+def export_per_file(
+    paths: Iterable[Path],
+    out_dir: Path,
+    *,
+    to: str = "parquet",
+    dequantize: bool = False,
+    skip_corrupt: bool = False,
+    on_corrupt: Callable[[str], None] | None = None,
+    on_file: Callable[[Path], None] = lambda path: None,
+    scheduler: Any = None,
+) -> ExportSummary:
+    """Export each input file to ``<out_dir>/<its stem>.<to>`` (the format of :func:`export_records` for that
+    file alone), together one Parquet dataset (or set of NPZ files) readable as a whole.
+
+    Args:
+        on_file: called with each output file once it is complete, in input order.
+        scheduler: a Dask scheduler address (or a connected ``distributed.Client``): each file is read and encoded
+            on a worker (inputs must be visible to the workers at the same absolute path); this process writes
+            the outputs, the same bytes as without it. Default: in this process.
+
+    Raises:
+        ReelsetError: an unknown format, two inputs with the same stem, a file of other records than the first
+            (video- and frame-level), a file with no records, the first bad record (unless ``skip_corrupt``), a
+            scheduler that cannot be reached. Outputs finished before the error stay (each is complete).
+    """
+    if to not in FORMATS:
+        raise ReelsetError(f"--to {to!r}: expected one of {', '.join(FORMATS)}")
+    paths = [Path(path) for path in paths]
+    targets = [Path(out_dir) / f"{path.stem}.{to}" for path in paths]
+    seen: dict[Path, Path] = {}
+    for path, target in zip(paths, targets):
+        if target in seen:
+            raise ReelsetError(f"{path} and {seen[target]} would both be exported to {target}")
+        seen[target] = path
+    report = on_corrupt or (lambda message: print(f"skipped: {message}", file=sys.stderr, flush=True))
+    tasks = (FileTask(str(path.expanduser().absolute()), to, dequantize, skip_corrupt) for path in paths)
+    results = run_ordered(encode_file, tasks, scheduler=scheduler, on_error=_task_failed)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    records = frames = 0
+    first: EncodedFile | None = None
+    for path, target, encoded in zip(paths, targets, results):
+        for message in encoded.corrupt:
+            report(message)
+        if encoded.error is not None:
+            raise ReelsetError(encoded.error)
+        if first is None:
+            first = encoded
+        elif encoded.signature != first.signature:
+            raise ReelsetError(f"{path} has other features than {paths[0]} (video- and frame-level files, or other "
+                               "backbones, cannot be exported together)")
+        atomic_write_bytes(target, encoded.data)
+        records, frames = records + encoded.records, frames + encoded.frames
+        on_file(target)
+    return ExportSummary(Path(out_dir), records, frames, list(first.columns) if first else [], tuple(targets))

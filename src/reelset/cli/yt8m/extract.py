@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reelset.cli.yt8m import group
+from reelset.core.cluster import scheduler_option
 from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
 from reelset.features.backbones import BACKBONES, DEFAULT_BACKBONE, DEVICE_CHOICES
@@ -57,15 +58,17 @@ def _flag(name: str, default: bool, help: str):
               help="Cache of finished videos' features (by content hash and settings).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
 @click.option("--shard-size", type=click.IntRange(min=1), default=None, help="Videos per output file.")
+@scheduler_option
 @click.pass_context
 def extract_command(ctx: click.Context, input_videos_csv: Path, output_tfrecords_file: Path, no_cache: bool,
-                    **values) -> None:
+                    scheduler: str | None, **values) -> None:
     """Extract 1-frame-per-second features from videos into YouTube-8M SequenceExample records, like youtube-8m's
     extract_tfrecords_main.py (its flags work in both spellings), with a choice of backbone.
 
     The context id is the video path exactly as written in the CSV; labels are sorted. A bad CSV line or an
     unreadable video is reported and skipped; the run ends with "Successfully encoded N out of M videos" and
-    exits 1 when a video failed. Reruns reuse the feature cache.
+    exits 1 when a video failed. Reruns reuse the feature cache. With --scheduler, each video is decoded and
+    embedded on a Dask worker and this process writes the records (the same file as a local run).
     """
     reporter = Reporter()
     inputs, bad_lines = read_inputs(input_videos_csv)
@@ -83,7 +86,7 @@ def extract_command(ctx: click.Context, input_videos_csv: Path, output_tfrecords
                 reporter.warn(f"failed {error}")
 
         summary = extract(inputs, output_tfrecords_file, settings, invalid=bad_lines, on_video=on_video,
-                          on_warning=reporter.warn)
+                          on_warning=reporter.warn, scheduler=scheduler or None)
     for path in summary.outputs:
         reporter.line(f"wrote {path}")
     reporter.line(f"frames: {summary.frames}, from cache: {summary.from_cache} videos, "

@@ -10,8 +10,9 @@ import click
 
 from reelset.cli.yt8m import group
 from reelset.cli.yt8m.vocab import vocabulary_option
+from reelset.core.cluster import scheduler_option
 from reelset.core.progress import Reporter
-from reelset.yt8m.export import FORMATS, export_records
+from reelset.yt8m.export import FORMATS, export_per_file, export_records
 from reelset.yt8m.inspect import feature_shapes, inspect_records, inspection_lines
 from reelset.yt8m.vocabulary import resolve_vocabulary
 
@@ -57,14 +58,36 @@ def inspect_command(files, vocabulary, top_k, as_json, skip_corrupt) -> None:
 @group.command("export")
 @FILES
 @click.option("--to", "to", type=click.Choice(FORMATS), required=True, help="Output format.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Output file.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Output file (all records in one file).")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output folder instead: one file per input, <out-dir>/<input stem>.<to> (one Parquet dataset); "
+                   "the form whose work spreads over a --scheduler cluster.")
 @click.option("--dequantize", is_flag=True,
               help="Frame features as float32 (the starter code's q*4/255 + 4/512 - 2) instead of the stored bytes.")
 @SKIP_CORRUPT
-def export_command(files, to, out, dequantize, skip_corrupt) -> None:
+@scheduler_option
+def export_command(files, to, out, out_dir, dequantize, skip_corrupt, scheduler) -> None:
     """Export records to Parquet (streamed: one row per video; id, labels, features) or NPZ (in memory; features
-    stacked, frame features concatenated with <name>_offsets). The output is written atomically."""
-    summary = export_records(files, out, to=to, dequantize=dequantize, skip_corrupt=skip_corrupt,
-                             on_corrupt=_report_corrupt)
-    Reporter().line(f"exported {summary.records} records ({summary.frames} frames) to {summary.out}: "
-                    f"{', '.join(summary.columns)}")
+    stacked, frame features concatenated with <name>_offsets). Outputs are written atomically.
+
+    With --out-dir, each input file becomes its own output (encoded on a Dask worker with --scheduler; this process
+    writes the files, the same bytes either way). One --out file is encoded here, with or without a scheduler: a
+    Parquet file's encoding cannot be split across processes.
+    """
+    if (out is None) == (out_dir is None):
+        raise click.UsageError("give exactly one of --out FILE and --out-dir FOLDER")
+    reporter = Reporter()
+    if out_dir is not None:
+        summary = export_per_file(files, out_dir, to=to, dequantize=dequantize, skip_corrupt=skip_corrupt,
+                                  on_corrupt=_report_corrupt, scheduler=scheduler or None)
+        where = f"{len(summary.files)} file{'s' if len(summary.files) != 1 else ''} in {summary.out}"
+    else:
+        if scheduler:
+            reporter.line("note: one output file is encoded in this process; --out-dir spreads the work over the "
+                          "cluster")
+        summary = export_records(files, out, to=to, dequantize=dequantize, skip_corrupt=skip_corrupt,
+                                 on_corrupt=_report_corrupt)
+        where = str(summary.out)
+    reporter.line(f"exported {summary.records} records ({summary.frames} frames) to {where}: "
+                  f"{', '.join(summary.columns)}")
