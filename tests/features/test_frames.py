@@ -219,7 +219,9 @@ def test_constant_frame_rate_count_times_and_frames(cfr_videos, ffprobe, frames,
     assert result.duration == pytest.approx(float(ffprobe(path)["format"]["duration"]))
     assert result.duration == pytest.approx(frames / rate)
     assert (result.rotation, result.source_size, result.warnings) == (0, (64, 48), ())
-    assert result.decoded_frames == frames  # short file: decoded to its end
+    # The ffmpeg pipe decodes a short file to its end; the default decoder only what the samples depend on.
+    assert decode_frames(path, method="ffmpeg").decoded_frames == frames
+    assert 1 <= result.decoded_frames <= frames
 
 
 @pytest.mark.parametrize("fps", [2, 3, 0.5, 2.5])

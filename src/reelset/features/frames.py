@@ -1,4 +1,13 @@
-"""Frames of a video at a fixed rate (1 per second for YouTube-8M), as RGB arrays, decoded by one ffmpeg process.
+"""Frames of a video at a fixed rate (1 per second for YouTube-8M), as RGB arrays, decoded in-process by PyAV or by one
+ffmpeg process.
+
+Two decoders give the same frames, byte for byte on every format tested (``tests/features/test_frames_seek.py``).
+By default (``method="auto"``) :mod:`reelset.features.frames_seek` decodes in-process with PyAV and only what the
+chosen frames depend on (each from its GOP's keyframe; the rest of the GOP and non-reference B-frames are skipped):
+one frame per sample with 1 s GOPs, about half the frames with 2 s GOPs, where the pipe below decodes every frame,
+and no ffprobe or process start. What it cannot reproduce exactly (PyAV missing, packets without timestamps, damage
+in the middle of a file...) goes to the ffmpeg pipe, which ``method="ffmpeg"`` always uses and the rest of this
+docstring describes.
 
 The frame-choice rule (the original extractor's intent, made exact):
 
@@ -116,6 +125,7 @@ def decode_frames(
     size: tuple[int, int] | None = None,
     threads: int | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    method: str = "auto",
 ) -> DecodedFrames:
     """Decode the frames shown at ``t = 0, 1/fps, 2/fps, ...`` (see the module docstring for the exact rule).
 
@@ -127,6 +137,9 @@ def decode_frames(
             size.
         threads: ffmpeg decoder threads; None lets ffmpeg choose (one per core).
         timeout: wall-clock limit in seconds for the whole decode (ffmpeg is killed when it is reached).
+        method: ``"auto"``: PyAV (:func:`reelset.features.frames_seek.decode_frames_seek`) when it is installed,
+            the ffmpeg pipe when it is not or the file needs the pipe; ``"pyav"``: PyAV only
+            (:class:`~reelset.features.frames_seek.SeekUnsupported` for such a file); ``"ffmpeg"``: the pipe.
 
     Returns:
         The frames, their sample times and the source facts; ``warnings`` is non-empty for a damaged file.
@@ -134,9 +147,21 @@ def decode_frames(
     Raises:
         MediaError: the file is missing, a folder, empty, unreadable, not a video, has no video stream, no frame could
             be decoded, or the timeout was reached; one line naming the file.
-        ValueError: a non-positive ``fps``, ``max_frames`` or ``size``.
+        ValueError: a non-positive ``fps``, ``max_frames`` or ``size``, or an unknown ``method``.
     """
     _check_request(fps, max_frames, size)
+    if method not in ("auto", "pyav", "ffmpeg"):
+        raise ValueError(f"method must be 'auto', 'pyav' or 'ffmpeg', got {method!r}")
+    if method != "ffmpeg":
+        from reelset.features import frames_seek  # it imports this module: not at the top
+
+        if method == "pyav" or frames_seek.available():
+            try:
+                return frames_seek.decode_frames_seek(path, fps=fps, max_frames=max_frames, size=size,
+                                                      threads=threads, timeout=timeout)
+            except frames_seek.SeekUnsupported:
+                if method == "pyav":
+                    raise
     name = str(path)
     local = _checked_file(path)
     info = probe(_file_url(local), label=name, timeout=timeout)
@@ -468,19 +493,23 @@ def benchmark_decode(
 ) -> list[DecodeFigure]:
     """Time each decode method on one video: sampled frames per second of wall time, best of ``repeats``.
 
-    Methods: ``ffmpeg-pipe`` (:func:`decode_frames`, displayed size), ``ffmpeg-pipe-scaled`` (resized to ``size``
-    in ffmpeg), ``ffmpeg-pipe-1thread`` (one decoder thread, as one of several parallel workers would run),
-    ``opencv-loop`` (:func:`decode_frames_opencv`, the original), ``opencv-seek`` (seek per sample).
+    Methods: ``ffmpeg-pipe`` (:func:`decode_frames` with ``method="ffmpeg"``, displayed size),
+    ``ffmpeg-pipe-scaled`` (resized to ``size`` in ffmpeg), ``ffmpeg-pipe-1thread`` (one decoder thread, as one of
+    several parallel workers would run), ``opencv-loop`` (:func:`decode_frames_opencv`, the original),
+    ``opencv-seek`` (seek per sample); and, when named, ``pyav-scaled`` (the default decoder, resized to ``size``).
     """
     runners: dict[str, Callable[[], int]] = {
-        "ffmpeg-pipe": lambda: len(decode_frames(path, fps=fps, max_frames=max_frames)),
-        "ffmpeg-pipe-scaled": lambda: len(decode_frames(path, fps=fps, max_frames=max_frames, size=size)),
-        "ffmpeg-pipe-1thread": lambda: len(decode_frames(path, fps=fps, max_frames=max_frames, threads=1)),
+        "ffmpeg-pipe": lambda: len(decode_frames(path, fps=fps, max_frames=max_frames, method="ffmpeg")),
+        "ffmpeg-pipe-scaled": lambda: len(decode_frames(path, fps=fps, max_frames=max_frames, size=size,
+                                                        method="ffmpeg")),
+        "ffmpeg-pipe-1thread": lambda: len(decode_frames(path, fps=fps, max_frames=max_frames, threads=1,
+                                                         method="ffmpeg")),
         "opencv-loop": lambda: len(decode_frames_opencv(path, fps=fps, max_frames=max_frames)),
         "opencv-seek": lambda: len(decode_frames_opencv_seek(path, fps=fps, max_frames=max_frames)),
+        "pyav-scaled": lambda: len(decode_frames(path, fps=fps, max_frames=max_frames, size=size, method="pyav")),
     }
     figures = []
-    for method in methods or list(runners):
+    for method in methods or [name for name in runners if name != "pyav-scaled"]:
         best, frames = math.inf, 0
         for _ in range(repeats):
             started = time.perf_counter()
