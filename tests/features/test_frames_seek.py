@@ -9,7 +9,6 @@ computed here, independently of both decoders, from the known frame times (the v
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 from fractions import Fraction
@@ -21,7 +20,7 @@ import pytest
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError
 from reelset.features.frames import decode_frames
-from reelset.testing.media import make_video
+from reelset.testing.media import make_video, make_index_video, read_frame_indexes, viewer_rule
 
 pytest.importorskip("av")
 
@@ -39,62 +38,9 @@ def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True)
 
 
-def _index_video(
-    path: Path,
-    *,
-    frames: int,
-    rate: float = 10,
-    size: tuple[int, int] = (64, 48),
-    times_ms: tuple[int, ...] | None = None,
-    codec: tuple[str, ...] = ("-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv444p"),
-    extra: tuple[str, ...] = (),
-) -> Path:
-    """``frames`` frames at ``rate`` (or at ``times_ms``), frame n showing n; lossless 4:4:4 H.264 by default."""
-    width, height = size
-    band = height // 3
-    digit = f"if(lt(Y,{band}),floor(N/100),if(lt(Y,{2 * band}),mod(floor(N/10),10),mod(N,10)))"
-    chain = ["settb=1/1000", "format=yuv444p", f"geq=lum='16+20*{digit}':cb=128:cr=128"]
-    timing: list[str] = []
-    if times_ms is not None:
-        pts = str(times_ms[-1])
-        for n in range(len(times_ms) - 2, -1, -1):
-            pts = f"if(eq(N,{n}),{times_ms[n]},{pts})"
-        chain.append(f"setpts='{pts}'")
-        timing = ["-fps_mode", "passthrough", "-enc_time_base", "1/1000"]
-    _ffmpeg(
-        "-f", "lavfi", "-i", f"color=c=black:s={width}x{height}:r={rate}",
-        "-vf", ",".join(chain), "-frames:v", str(frames), "-c:v", "libx264", *codec, *timing, *extra, str(path),
-    )
-    return path
-
-
-def _indexes(frames: np.ndarray) -> list[int]:
-    height = frames.shape[1]
-    found = []
-    for frame in frames:
-        gray = frame.astype(np.float64).mean(axis=2)
-        value = 0
-        for i in range(3):
-            top, bottom = math.ceil((4 * i + 1) * height / 12), math.floor((4 * i + 3) * height / 12)
-            level = gray[top:bottom + 1, 2:-2].mean()
-            digit = level * 219 / 255 / 20
-            assert abs(digit - round(digit)) < 0.25, f"band {i} unreadable: {level:.1f}"
-            value = 10 * value + round(digit)
-        found.append(value)
-    return found
-
-
-def _viewer_rule(times_ms, end_ms, fps, max_frames=300) -> list[int]:
-    start = times_ms[0]
-    rel = [Fraction(t - start, 1000) for t in times_ms]
-    end = Fraction(end_ms - start, 1000)
-    fps = Fraction(fps)
-    picked = []
-    k = 0
-    while k / fps < end and len(picked) < max_frames:
-        picked.append(max(i for i, t in enumerate(rel) if t <= k / fps))
-        k += 1
-    return picked
+_index_video = make_index_video
+_indexes = read_frame_indexes
+_viewer_rule = viewer_rule
 
 
 def _cfr_rule(frames: int, rate: int, fps, max_frames=300) -> list[int]:
