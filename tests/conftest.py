@@ -106,3 +106,31 @@ def ffprobe_json(path: Path) -> dict:
         capture_output=True, text=True, check=True,
     )
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    """A Dask cluster on 127.0.0.1 for one test module: 2 worker processes of one thread, no dashboard."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def dask_client(local_cluster):
+    """A client of :func:`local_cluster` that does not become Dask's default."""
+    import distributed
+
+    with distributed.Client(local_cluster.scheduler_address, set_as_default=False) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks: one torch thread is many times faster than several contending on a busy machine."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

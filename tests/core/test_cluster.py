@@ -24,13 +24,6 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")
-def local_cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
 def client(local_cluster):
     with cluster.connect(local_cluster.scheduler_address) as connected:
         yield connected

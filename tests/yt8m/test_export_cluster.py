@@ -26,16 +26,8 @@ FILES = 8
 
 
 @pytest.fixture(scope="module")
-def local_cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as local:
-        yield local
-
-
-@pytest.fixture(scope="module")
-def client(local_cluster):
-    with distributed.Client(local_cluster.scheduler_address, set_as_default=False) as connected:
-        yield connected
+def client(dask_client):
+    return dask_client
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from reelset.cli import cli
@@ -39,12 +38,7 @@ def own_video_records(count: int, seed: int):
         yield {**record, "mean_rgb": dequantize(record["rgb"]).mean(axis=0), "audio_source": b"none"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

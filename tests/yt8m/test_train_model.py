@@ -18,12 +18,7 @@ from reelset.yt8m.training.synthetic import planted_records
 WIDTHS = {"rgb_width": 40, "audio_width": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
