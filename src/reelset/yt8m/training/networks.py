@@ -130,19 +130,11 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0)
 
 
-class MeanPoolModel(nn.Module):
-    """Frame level baseline: the mean of the real frames, standardized, one linear layer."""
-
-    def __init__(self, width: int, num_classes: int, prior_logits: torch.Tensor):
-        super().__init__()
-        self.inputs = Standardize(width)
-        self.linear = nn.Linear(width, num_classes)
-        nn.init.zeros_(self.linear.weight)
-        with torch.no_grad():
-            self.linear.bias.copy_(prior_logits)
+class MeanPoolModel(LogisticModel):
+    """Frame level baseline: the logistic model on the mean of the real frames."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _log_sigmoids(self.linear(self.inputs(_masked_mean(x, mask))))
+        return super().forward(_masked_mean(x, mask))
 
 
 class TemporalContext(nn.Module):
