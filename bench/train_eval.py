@@ -41,17 +41,17 @@ Usage: python bench/train_eval.py [--quick] [--outputs N] [--video-train N] [--f
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import os
 import platform
-import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from reelset.testing.eval_util_reference import reference_metrics
 
 RGB, AUDIO = 1024, 128
 METRIC_VIDEOS, METRIC_CLASSES = 10_000, 3_862
@@ -157,67 +157,6 @@ def knn(train_file: Path, test_file: Path, num_outputs: int, output_of: dict[int
 
 
 # ------------------------------------------------------------------------------------------------ metrics anchor
-# The starter code's eval_util.py / average_precision_calculator.py, loop for loop (as tests/yt8m/test_metrics.py).
-
-class ReferenceAP:
-    def __init__(self):
-        self.heap, self.total_positives = [], 0
-
-    def accumulate(self, predictions, actuals, num_positives):
-        self.total_positives += num_positives
-        for i in range(len(predictions)):
-            heapq.heappush(self.heap, (predictions[i], actuals[i]))
-
-    def peek_ap_at_n(self):
-        if not self.heap:
-            return 0
-        predictions, actuals = (np.array(column) for column in zip(*self.heap))
-        state = random.getstate()
-        random.seed(0)
-        shuffle = random.sample(range(len(predictions)), len(predictions))
-        random.setstate(state)
-        predictions, actuals = predictions[shuffle], actuals[shuffle]
-        sortidx = sorted(range(len(predictions)), key=lambda k: predictions[k], reverse=True)
-        numpos = self.total_positives
-        if numpos == 0:
-            return 0
-        delta_recall, poscount, ap = 1.0 / numpos, 0.0, 0.0
-        for i in range(len(sortidx)):
-            if actuals[sortidx[i]] > 0:
-                poscount += 1
-                ap += poscount / (i + 1) * delta_recall
-        return ap
-
-
-def reference_evaluate(predictions: np.ndarray, labels: np.ndarray, k: int = 20) -> dict:
-    num_classes = predictions.shape[1]
-    triplets = []
-    for video in range(predictions.shape[0]):
-        indices = np.argpartition(predictions[video], -k)[-k:]
-        triplets.extend((index, predictions[video][index], labels[video][index]) for index in indices)
-    per_class_predictions = [[] for _ in range(num_classes)]
-    per_class_labels = [[] for _ in range(num_classes)]
-    for index, score, label in triplets:
-        per_class_predictions[index].append(score)
-        per_class_labels[index].append(label)
-    positives = [np.sum(labels[:, i]) for i in range(num_classes)]
-    global_ap, class_aps = ReferenceAP(), [ReferenceAP() for _ in range(num_classes)]
-    for i, calculator in enumerate(class_aps):
-        calculator.accumulate(per_class_predictions[i], per_class_labels[i], positives[i])
-    global_ap.accumulate([s for row in per_class_predictions for s in row],
-                         [v for row in per_class_labels for v in row], sum(positives))
-    hit_at_1 = np.average(labels[np.arange(labels.shape[0]), np.argmax(predictions, 1)])
-    perr = 0.0
-    for row in range(labels.shape[0]):
-        num_labels = int(np.sum(labels[row]))
-        top = np.argpartition(predictions[row], -num_labels)[-num_labels:]
-        precision = sum(labels[row][index] for index in top if predictions[row][index] > 0) / top.size
-        perr += precision
-    aps = [calculator.peek_ap_at_n() for calculator in class_aps if calculator.total_positives > 0]
-    return {"gap": global_ap.peek_ap_at_n(), "map": float(np.mean(aps)), "hit_at_1": float(hit_at_1),
-            "perr": perr / labels.shape[0], "num_videos": labels.shape[0]}
-
-
 def metrics_timing() -> dict:
     from reelset.yt8m import metrics
 
@@ -233,7 +172,7 @@ def metrics_timing() -> dict:
     exact = metrics.evaluate(scores, truth, reference_ties=True)
     exact_s = time.perf_counter() - started
     started = time.perf_counter()
-    reference = reference_evaluate(scores, truth)
+    reference = reference_metrics(scores, truth)
     reference_s = time.perf_counter() - started
     keys = ("gap", "map", "hit_at_1", "perr")
     if any(exact[key] != reference[key] for key in keys):
