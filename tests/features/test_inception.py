@@ -236,6 +236,10 @@ def test_backbone_follows_the_protocol(backbone):
     assert isinstance(backbone, Backbone) and isinstance(backbone, InceptionYt8m)
     assert backbone.name == "inception-yt8m" and backbone.width == 1024 and backbone.device == "cpu"
     assert backbone.input_size is None
+    # Cached features are keyed by the four files' contents: their verified digests.
+    files = backbone.files
+    paths = (files.graph, files.pca_mean, files.pca_eigenvals, files.pca_eigenvecs)
+    assert backbone.fingerprint == "inception-yt8m:" + ",".join(sha256(path.read_bytes()) for path in paths)
 
 
 @pytest.mark.parametrize(("height", "width"), [(37, 53), (360, 640), (1, 1)])

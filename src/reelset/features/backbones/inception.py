@@ -122,9 +122,10 @@ class InceptionYt8m:
         self.device = resolve_device(device, gpus=tensorflow_gpu_count(tf), framework="TensorFlow")
         self.files = files
         self.pca = Yt8mPca.from_files(files.pca_mean, files.pca_eigenvals, files.pca_eigenvecs)
-        # What cached features depend on: the four files' contents (verified against the record just before).
-        self.fingerprint = NAME + ":" + ",".join(
-            file_sha256(path) for path in (files.graph, files.pca_mean, files.pca_eigenvals, files.pca_eigenvecs))
+        # What cached features depend on: the four files' contents (verified against the record just before, so
+        # their recorded digests are reused rather than hashing 100 MB again).
+        self.fingerprint = NAME + ":" + ",".join(files.sha256 or (
+            file_sha256(path) for path in (files.graph, files.pca_mean, files.pca_eigenvals, files.pca_eigenvecs)))
         graph_def = tf.compat.v1.GraphDef()
         try:
             graph_def.ParseFromString(Path(files.graph).read_bytes())

@@ -87,6 +87,7 @@ class InceptionFiles:
     pca_mean: Path
     pca_eigenvals: Path
     pca_eigenvecs: Path
+    sha256: tuple[str, ...] = ()  # the four files' digests as recorded (and just verified), in the order above
 
 
 @dataclass(frozen=True)
@@ -360,8 +361,10 @@ def fetch_inception_files(
         progress = (lambda done, total, name=archive.name: on_progress(name, done, total)) if on_progress else None
         paths.update(fetch_archive(archive, model_dir, urls=urls, expected_sha256=pins.get(archive.name),
                                    on_progress=progress))
-    return InceptionFiles(paths["classify_image_graph_def.pb"], paths["mean.npy"], paths["eigenvals.npy"],
-                          paths["eigenvecs.npy"])
+    members = {name: digest for entry in _read_record(model_dir).values() if isinstance(entry, dict)
+               for name, digest in (entry.get("members") or {}).items()}
+    names = ("classify_image_graph_def.pb", "mean.npy", "eigenvals.npy", "eigenvecs.npy")
+    return InceptionFiles(*(paths[name] for name in names), sha256=tuple(members[name] for name in names))
 
 
 def check_model_dir(model_dir: Path | None = None) -> list[FileCheck]:
