@@ -95,9 +95,10 @@ class EfficientNetLite0:
         self._torch = torch
         self.device = resolve_device(device, gpus=torch_gpu_count(), framework="torch")
         self.weights_path = str(weights_path or model_file.get_model_file_path())
-        pin = parse_sha256_pins(expected_sha256, (self.weights_path.rsplit("/", 1)[-1],))
-        if pin:
-            self._check_pin(next(iter(pin.values())))
+        pin = next(iter(parse_sha256_pins(expected_sha256, (self.weights_path.rsplit("/", 1)[-1],)).values()), None)
+        digest = self._weights_sha256()
+        if pin and digest != pin:
+            raise ReelsetError(f"{self.weights_path}: sha256 is {digest} but {pin} is pinned")
         try:
             state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
         # EOFError: an empty file; UnpicklingError: a file torch did not write.
@@ -110,18 +111,16 @@ class EfficientNetLite0:
         except RuntimeError as exc:
             raise ReelsetError(f"{self.weights_path}: not {NAME} weights "
                                f"({' '.join(str(exc).split())[:200]})") from exc
-        self.fingerprint = f"{NAME}:{file_sha256(self.weights_path)}"  # what cached features depend on
+        self.fingerprint = f"{NAME}:{digest}"  # what cached features depend on
         # channels_last: 1.3-3x faster convolutions on the CPU (oneDNN), and what cuDNN prefers too.
         self.model = model.eval().to(torch.device(self.device), memory_format=torch.channels_last)
         self.max_batch = max_batch or (CPU_BATCH if self.device == "cpu" else GPU_BATCH)
 
-    def _check_pin(self, pin: str) -> None:
+    def _weights_sha256(self) -> str:
         try:
-            actual = file_sha256(self.weights_path)
+            return file_sha256(self.weights_path)
         except OSError as exc:
             raise ReelsetError(f"{self.weights_path}: cannot read the {NAME} weights ({exc.strerror})") from exc
-        if actual != pin:
-            raise ReelsetError(f"{self.weights_path}: sha256 is {actual} but {pin} is pinned")
 
     def _pooled_tensor(self, frames: np.ndarray):
         """Pooled features of one batch, as a float32 tensor on the device."""
