@@ -7,7 +7,6 @@ and CPU convolutions sum in an order that depends on the thread count (mean_rgb 
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from reelset.cli import cli
 from reelset.features.extract import ExtractSettings, VideoInput, extract
+from reelset.testing.cluster import BusyWorkerKiller
 from reelset.testing.media import make_video
 from reelset.yt8m.records import read_records
 
@@ -86,25 +86,13 @@ def test_same_file_as_the_local_run_and_same_summary(client, inputs, reference, 
 
 
 def test_a_worker_killed_mid_run_loses_nothing(client, inputs, reference, in_folder, tmp_path):
-    pids = client.run(os.getpid)
-    killed = []
-
-    def kill_a_busy_worker(video, error) -> None:
-        if killed:
-            return
-        busy = [address for address, keys in client.processing().items() if keys and address in pids]
-        if busy:
-            os.kill(pids[busy[0]], signal.SIGKILL)
-            killed.append(pids[busy[0]])
-
+    killer = BusyWorkerKiller(client)
     out = tmp_path / "killed.tfrecord"
-    summary = extract(inputs, out, ExtractSettings(use_cache=False, device="cpu"), scheduler=client,
-                      on_video=kill_a_busy_worker)
-    assert killed, "no busy worker to kill"
+    summary = extract(inputs, out, ExtractSettings(use_cache=False, device="cpu"), scheduler=client, on_video=killer)
+    assert killer.killed, "no busy worker to kill"
     assert out.read_bytes() == reference[0]  # every record, once, in order
     assert (summary.encoded, summary.total, len(summary.failures)) == (VIDEOS, VIDEOS + 1, 1)
-    client.wait_for_workers(2, timeout=60)
-    assert killed[0] not in client.run(os.getpid).values()  # the nanny started a new worker process
+    assert killer.replaced()  # the nanny started a new worker process
 
 
 def test_cli_with_scheduler_and_shared_cache(local_cluster, inputs, reference, in_folder, tmp_path):

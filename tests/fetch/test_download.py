@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import socket
 
 import pytest
 
 from reelset.core.errors import ReelsetError
 from reelset.fetch.download import DownloadSettings, download_videos, folder_lock, summary_lines
+from reelset.testing.downloads import fast_settings, status_records
 from reelset.testing.servers import Fault
 
 
 def settings_for(out_dir, server, sources, **overrides) -> DownloadSettings:
-    values = dict(
-        out_dir=out_dir, url_template=f"{server.url}/watch/{{id}}", jobs=2, max_duration=sources.CLIP_SECONDS,
-        sleep=0, max_sleep=0, sleep_requests=0, tries=2, retry_base=0.01, rate_limit_base=0.01, socket_timeout=3,
-    )
-    values.update(overrides)
-    return DownloadSettings(**values)
+    return fast_settings(out_dir, server, sources, **overrides)
 
 
 def status_of(out_dir) -> dict[str, dict]:
-    records = {}
-    for line in (out_dir / "status.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        records.setdefault(record["id"], {}).update(record)
-    return records
+    return status_records(out_dir)
 
 
 def streams(info: dict, kind: str) -> list[dict]:

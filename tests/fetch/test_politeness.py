@@ -82,7 +82,7 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 def test_breaker_pauses_then_stops() -> None:
     clock = FakeClock()
     pacer = Pacer(0, 0, clock=clock)
-    breaker = CircuitBreaker(pacer, threshold=3, pause=100, clock=clock)
+    breaker = CircuitBreaker(pacer, threshold=3, pause=100)
     assert [breaker.record(BLOCKED) for _ in range(2)] == ["continue", "continue"]
     assert breaker.record(RATE_LIMITED) == "pause"
     assert pacer.reserve() == pytest.approx(100)  # no start during the pause
@@ -92,7 +92,7 @@ def test_breaker_pauses_then_stops() -> None:
 
 def test_breaker_resets_on_other_results() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker(Pacer(0, 0, clock=clock), threshold=3, pause=10, clock=clock)
+    breaker = CircuitBreaker(Pacer(0, 0, clock=clock), threshold=3, pause=10)
     for status in (BLOCKED, BLOCKED, UNAVAILABLE, BLOCKED, BLOCKED, FAILED, BLOCKED, BLOCKED):
         assert breaker.record(status) == "continue"
     assert breaker.record(BLOCKED) == "pause"

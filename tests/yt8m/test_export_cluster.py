@@ -6,8 +6,6 @@ run writes, whatever order the tasks finish in and whichever worker dies.
 
 from __future__ import annotations
 
-import os
-import signal
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -16,6 +14,7 @@ from click.testing import CliRunner
 
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
+from reelset.testing.cluster import BusyWorkerKiller
 from reelset.testing.yt8m_sample import write_sample_shard
 from reelset.yt8m.export import export_per_file, export_records
 from reelset.yt8m.records import read_records
@@ -79,22 +78,12 @@ def test_npz_dequantized_on_the_cluster(client, shards, tmp_path):
 
 
 def test_a_worker_killed_mid_run_loses_nothing(client, shards, local_run, tmp_path):
-    pids = client.run(os.getpid)
-    killed = []
-
-    def kill_a_busy_worker(path) -> None:
-        if killed:
-            return
-        busy = [address for address, keys in client.processing().items() if keys and address in pids]
-        if busy:
-            os.kill(pids[busy[0]], signal.SIGKILL)
-            killed.append(pids[busy[0]])
-
-    summary = export_per_file(shards, tmp_path / "parts", scheduler=client, on_file=kill_a_busy_worker)
-    assert killed, "no busy worker to kill"
+    killer = BusyWorkerKiller(client)
+    summary = export_per_file(shards, tmp_path / "parts", scheduler=client, on_file=killer)
+    assert killer.killed, "no busy worker to kill"
     assert contents(summary) == contents(local_run[1])
     assert summary.records == local_run[1].records
-    client.wait_for_workers(2, timeout=60)
+    assert killer.replaced()
 
 
 def test_corrupt_records_stop_or_are_skipped_in_file_order(client, shards, tmp_path):

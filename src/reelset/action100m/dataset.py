@@ -4,6 +4,15 @@
 group at a time and only rows whose clip exists are decoded; clips are probed in parallel; samples reach
 ``add_samples`` through a generator, so memory stays flat in the number of videos.
 
+With ``scheduler`` (``reelset action100m fiftyone --scheduler ADDRESS``, and ``build``), each clip's work is a task on
+the Dask cluster's workers (:func:`clip_document`: probe the clip, build its tree, make the sample's document). This
+process reads the parquet, sends each row with its clip's absolute path and status record, receives the documents
+in row order and alone inserts them into MongoDB, so the dataset is the local build's (the same samples in the same
+order, fields and labels; sample ids are stamped here at insertion, in order). The videos folder must be visible to
+every worker under the same absolute path (a shared file system); the parquet, the status file and the database
+are read and written by this process only. A clip whose task fails for good (its worker died on it
+``allowed-failures`` times) is counted among the broken clips, with its reason, and added by the next run.
+
 Incremental by default (a deliberate change from the original scripts, which rebuilt the dataset every time): a
 video already in the dataset is never added or updated again; ``overwrite=True`` deletes and rebuilds. reelset
 follows FiftyOne's own configuration (``FIFTYONE_DATABASE_DIR``, ``FIFTYONE_DATABASE_URI``, ...) and never sets
@@ -15,7 +24,6 @@ from __future__ import annotations
 import functools
 import random as _random
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,11 +36,13 @@ from reelset.action100m.labels import TRANSCRIPT_FIELD, Clip, LabelOptions, samp
 from reelset.action100m.schema import COLUMNS
 from reelset.action100m.shards import iter_rows_for, list_shards
 from reelset.action100m.tree import GPT_FIELDS, STAGE2_FIELDS, build_tree
+from reelset.core.cluster import client_for, map_ordered
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError, probe
 from reelset.core.fiftyone_db import redact_uri
 from reelset.core.mp4 import read_mp4_video
 from reelset.core.status import read_status
+from reelset.core.threads import parallel_map
 from reelset.core.video_ids import is_youtube_id
 
 if TYPE_CHECKING:
@@ -43,6 +53,7 @@ DEFAULT_VIDEOS_DIR = Path("videos")
 DETECTION_ATTRIBUTES = {"node_id": "str", "parent_id": "str", "level": "int", "tier": "str", "start": "float",
                         "end": "float", "crosses_clip_end": "bool"}
 INSERT_BATCH = 64
+PROBE_WINDOW = 2  # clips in flight per probing thread, on this machine
 TRANSCRIPT_ATTRIBUTES = {"start": "float", "end": "float", "crosses_clip_end": "bool"}
 
 
@@ -117,6 +128,45 @@ def probe_clip(video_uid: str, path: Path, status: dict[str, Any] | None = None)
     return ProbedClip(video_uid, path, Clip(fps=fps, total_frames=frames, duration=duration), metadata)
 
 
+@dataclass(frozen=True)
+class ClipTask:
+    """One parquet row and its clip, for a thread here or a Dask worker: the clip's absolute path, its download
+    status record (or None) and the label options."""
+
+    row: dict[str, Any]
+    path: str
+    status: dict[str, Any] | None
+    options: LabelOptions
+
+
+@dataclass(frozen=True)
+class ClipDocument:
+    """What :func:`clip_document` made of a row: the sample's document, or the reason the clip is unusable; and
+    the problems of its tree (``"; "``-joined, empty when none)."""
+
+    video_uid: str
+    document: dict[str, Any] | None
+    error: str | None = None
+    tree_problems: str = ""
+
+
+def clip_document(task: ClipTask) -> ClipDocument:
+    """Probe the clip, build the row's tree and the sample's document: a pure function of its task (a worker
+    thread here, or a Dask worker), which writes nothing."""
+    video_uid = task.row["video_uid"]
+    probed = probe_clip(video_uid, Path(task.path), task.status)
+    if probed.clip is None:
+        return ClipDocument(video_uid, None, probed.error)
+    tree = build_tree(video_uid, task.row.get("nodes"))
+    document = sample_document(probed, sample_fields(task.row, tree, probed.clip, task.options))
+    return ClipDocument(video_uid, document, tree_problems="; ".join(tree.problems))
+
+
+def _clip_failed(task: ClipTask, error: BaseException) -> ClipDocument:
+    return ClipDocument(task.row["video_uid"], None,
+                        f"{Path(task.path).name}: task failed on the cluster: {type(error).__name__}: {error}")
+
+
 def _existing_ids(dataset: fo.Dataset) -> set[str]:
     return set(dataset.distinct("video_uid")) if "video_uid" in dataset.get_field_schema() else set()
 
@@ -149,7 +199,8 @@ def sample_document(probed: ProbedClip, fields: dict[str, Any]) -> dict[str, Any
 
     Building ``fo.Sample``/``fo.TemporalDetection`` objects costs about half a second per Action100M video (the
     ODM validates each of ~700 labels attribute by attribute); the document FiftyOne would store costs about a
-    hundredth of that. The dataset-level fields (``_dataset_id``, timestamps) are added by :func:`_insert`.
+    hundredth of that. The dataset-level fields (``_dataset_id``, timestamps) are added by :func:`_insert`, which
+    also stamps the sample's ``_id`` again (in insertion order, whichever thread or worker made the document).
     """
     document: dict[str, Any] = {
         "_id": ObjectId(),
@@ -179,7 +230,7 @@ def _insert(dataset: fo.Dataset, documents: Iterator[dict[str, Any]], on_added: 
 
     def stamped() -> Iterator[dict[str, Any]]:
         for document in documents:
-            document.update(_dataset_id=dataset_id, created_at=now, last_modified_at=now)
+            document.update(_id=ObjectId(), _dataset_id=dataset_id, created_at=now, last_modified_at=now)
             yield document
             on_added(1)
 
@@ -200,8 +251,10 @@ def iter_documents(
     summary: IngestSummary,
     workers: int = 4,
     on_problem: Callable[[str], None] = lambda line: None,
+    client: Any = None,
 ) -> Iterator[dict[str, Any]]:
-    """Sample documents for the rows of ``data_dir`` that have a clip in ``videos_dir`` and are not in ``skip``."""
+    """Sample documents for the rows of ``data_dir`` that have a clip in ``videos_dir`` and are not in ``skip``, in
+    row order: made in ``workers`` threads, or by the workers of ``client`` (a connected ``distributed.Client``)."""
     shards = list_shards(data_dir)
     if not shards:
         raise ReelsetError(f"{data_dir}: no data/*.parquet shards (run `reelset action100m ids` first)")
@@ -210,26 +263,29 @@ def iter_documents(
     summary.already = len(skip & clips.keys())
     wanted = {video_uid for video_uid in clips if video_uid not in skip}
     seen: set[str] = set()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reelset-probe") as pool:
+
+    def tasks() -> Iterator[ClipTask]:
         for group in iter_rows_for(shards, wanted.__contains__, COLUMNS):
-            rows = []
             for row in group:  # a video listed twice is ingested once
-                if row["video_uid"] not in seen:
-                    seen.add(row["video_uid"])
-                    rows.append(row)
-            probes = pool.map(lambda row: probe_clip(row["video_uid"], clips[row["video_uid"]],
-                                                     status.get(row["video_uid"])), rows)
-            for row, probed in zip(rows, probes):
-                if probed.clip is None:
-                    summary.broken.append(f"{probed.video_uid}: {probed.error}")
-                    on_problem(f"skipped {probed.video_uid}: {probed.error}")
-                    continue
-                tree = build_tree(row["video_uid"], row.get("nodes"))
-                if tree.problems:
-                    text = f"{row['video_uid']}: {'; '.join(tree.problems)}"
-                    summary.tree_problems.append(text)
-                    on_problem(f"tree {text}")
-                yield sample_document(probed, sample_fields(row, tree, probed.clip, options))
+                video_uid = row["video_uid"]
+                if video_uid not in seen:
+                    seen.add(video_uid)
+                    yield ClipTask(row, str(clips[video_uid].absolute()), status.get(video_uid), options)
+
+    if client is None:
+        results = parallel_map(clip_document, tasks(), workers=max(1, workers), window=PROBE_WINDOW * max(1, workers))
+    else:
+        results = map_ordered(client, clip_document, tasks(), on_error=_clip_failed)
+    for result in results:
+        if result.document is None:
+            summary.broken.append(f"{result.video_uid}: {result.error}")
+            on_problem(f"skipped {result.video_uid}: {result.error}")
+            continue
+        if result.tree_problems:
+            text = f"{result.video_uid}: {result.tree_problems}"
+            summary.tree_problems.append(text)
+            on_problem(f"tree {text}")
+        yield result.document
     summary.no_clip = len(wanted - seen)
 
 
@@ -243,29 +299,35 @@ def build_dataset(
     workers: int = 4,
     on_problem: Callable[[str], None] = lambda line: None,
     on_added: Callable[[int], None] = lambda count: None,
+    scheduler: Any = None,
 ) -> IngestSummary:
     """Create or extend the persistent FiftyOne dataset ``name`` from the shards and the clips.
 
     Args:
+        workers: clips probed at the same time on this machine (unused with ``scheduler``).
         on_problem: called with one line per skipped clip or malformed tree.
         on_added: called with the number of samples added by each batch.
+        scheduler: a Dask scheduler address (or a connected ``distributed.Client``, left open): the clips are
+            probed and their documents made by the cluster's workers, this process inserts them (module
+            docstring). Connected before the dataset is touched. Default: threads here.
     """
     import fiftyone as fo
 
     if not Path(videos_dir).is_dir():
         raise ReelsetError(f"{videos_dir}: videos folder not found (run `reelset action100m download` first)")
-    if overwrite and fo.dataset_exists(name):
-        fo.delete_dataset(name)
-    dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
-    if dataset.media_type not in (None, "video"):
-        raise ReelsetError(f"FiftyOne dataset {name!r} holds {dataset.media_type} samples, not videos")
-    dataset.persistent = True
-    dataset.media_type = "video"
-    _declare_schema(dataset, options)
-    summary = IngestSummary(name)
-    documents = iter_documents(data_dir, videos_dir, skip=_existing_ids(dataset), options=options, summary=summary,
-                               workers=workers, on_problem=on_problem)
-    summary.added = _insert(dataset, documents, on_added)
+    with client_for(scheduler) as client:
+        if overwrite and fo.dataset_exists(name):
+            fo.delete_dataset(name)
+        dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
+        if dataset.media_type not in (None, "video"):
+            raise ReelsetError(f"FiftyOne dataset {name!r} holds {dataset.media_type} samples, not videos")
+        dataset.persistent = True
+        dataset.media_type = "video"
+        _declare_schema(dataset, options)
+        summary = IngestSummary(name)
+        documents = iter_documents(data_dir, videos_dir, skip=_existing_ids(dataset), options=options,
+                                   summary=summary, workers=workers, on_problem=on_problem, client=client)
+        summary.added = _insert(dataset, documents, on_added)
     summary.total = len(dataset)
     summary.database = redact_uri(fo.config.database_uri) if fo.config.database_uri else fo.config.database_dir
     return summary

@@ -10,6 +10,7 @@ import click
 
 from reelset.action100m import hub
 from reelset.action100m.ids import DEFAULT_IDS_FILE, build_ids, ids_report_lines
+from reelset.core.cluster import scheduler_option
 from reelset.core.fiftyone_db import database_uri_option, use_database
 from reelset.core.progress import Reporter
 from reelset.fetch import politeness
@@ -52,7 +53,7 @@ DOWNLOAD_OPTIONS = options(
                  default=DEFAULT_VIDEOS, show_default=True, show_envvar=True,
                  help="Clips folder: <out>/<id>.mp4, logs in <out>/logs/<id>.log, status in <out>/status.jsonl."),
     click.option("--jobs", envvar="JOBS", type=click.IntRange(min=1), default=4, show_default=True, show_envvar=True,
-                 help="Videos processed in parallel."),
+                 help="Videos processed in parallel (with --scheduler: attempts in flight on the cluster)."),
     click.option("--max-videos", envvar="MAX_VIDEOS", type=click.IntRange(min=0), default=0, show_envvar=True,
                  help="Stop once this many verified clips are in the folder (earlier runs count); 0: no limit."),
     click.option("--max-height", envvar="MAX_HEIGHT", type=click.IntRange(min=2), default=480, show_default=True,
@@ -116,7 +117,7 @@ def _run_fiftyone(data_dir: Path, videos: Path, values: dict, reporter: Reporter
     bar = reporter.task("fiftyone samples", total=None)
     summary = build_dataset(data_dir, videos, name=values["name"], options=label_options,
                             overwrite=values["overwrite"], workers=values["workers"], on_problem=reporter.line,
-                            on_added=bar.advance)
+                            on_added=bar.advance, scheduler=values.get("scheduler") or None)
     for line in summary_lines(summary):
         reporter.line(line)
 
@@ -158,6 +159,7 @@ def ids_command(data_dir, out, repo_id, revision, endpoint, offline, limit, samp
 @click.option("--ids", "ids_file", envvar="VIDEO_IDS", type=click.Path(path_type=Path), default=DEFAULT_IDS_FILE,
               show_default=True, show_envvar=True, help="File of YouTube ids, one per line.")
 @DOWNLOAD_OPTIONS
+@scheduler_option
 @click.pass_context
 def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values) -> None:
     """Download the first MAX_DURATION seconds of each video as H.264/AAC MP4 of height <= MAX_HEIGHT.
@@ -165,7 +167,9 @@ def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values
     Every environment variable of the original script works (JOBS, MAX_VIDEOS, MAX_HEIGHT, MAX_DURATION, COOKIES,
     COOKIES_FROM, VIDEO_IDS, OUTPUT_DIR); flags override them. Resumable: rerun the same command after an
     interruption (kill -9 included) and only what is missing is done. Politeness defaults follow yt-dlp's guidance
-    for YouTube (about 240 video starts an hour); use --sleep 0 --max-sleep 0 for your own servers.
+    for YouTube (about 240 video starts an hour); use --sleep 0 --max-sleep 0 for your own servers. With
+    --scheduler the attempts run on Dask workers (the output folder shared at the same path) and the spacing of
+    starts and the circuit breaker hold for the whole cluster.
 
     \b
     Exit status: 0 all done (or permanently unavailable), 4 some ids still to retry,
@@ -183,6 +187,7 @@ def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values
 @click.option("--videos", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_VIDEOS,
               show_default=True, help="Folder of the clips (<id>.mp4).")
 @FIFTYONE_OPTIONS
+@scheduler_option
 def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
     """Build the persistent FiftyOne video dataset: metadata fields and the Tree-of-Captions as TemporalDetections.
 
@@ -192,7 +197,9 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
     parent_id, level, tier (from the tree), its original start/end seconds and crosses_clip_end. Supports are frames
     of the clip itself. tree_depth is the number of levels (max level + 1). Incremental: videos already in the
     dataset are left as they are (--overwrite rebuilds). The database is FiftyOne's bundled one unless
-    --database-uri (FIFTYONE_DATABASE_URI) names a MongoDB server.
+    --database-uri (FIFTYONE_DATABASE_URI) names a MongoDB server. With --scheduler, the clips are probed and the
+    samples made on Dask workers (which must see the videos folder at the same absolute path); this process alone
+    inserts them, in the same order: the dataset is the one a local run builds.
     """
     use_database(values["database_uri"])
     reporter = Reporter()
@@ -207,6 +214,7 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
 @HUB_OPTIONS
 @DOWNLOAD_OPTIONS
 @FIFTYONE_OPTIONS
+@scheduler_option
 @click.pass_context
 def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: Path, **values) -> None:
     """ids, download and fiftyone in one go, with one progress display. Resumable: run it again after an

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from reelset.core.cluster import scheduler_option
 from reelset.core.fiftyone_db import database_uri_option, use_database
 from reelset.core.progress import Reporter
 from reelset.features.backbones import DEVICE_CHOICES
@@ -41,16 +42,20 @@ from reelset.taste.run import DEFAULT_TOP_K, run_taste, summary_lines
 @click.option("--wordnet-dir", envvar="REELSET_WORDNET_DIR", show_envvar=True,
               type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder holding WordNet 3.0's data.noun (default /usr/share/wordnet, Debian's wordnet-base).")
+@scheduler_option
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: Path | None, top_k: int,
             limit: int | None, dataset: str, no_dataset: bool, cache_dir: Path | None, no_cache: bool, device: str,
-            jobs: int, backbone_dir: Path | None, wordnet_dir: Path | None, database_uri: str | None) -> None:
+            jobs: int, backbone_dir: Path | None, wordnet_dir: Path | None, database_uri: str | None,
+            scheduler: str | None) -> None:
     """Tag your own videos (folders, searched recursively, or files) and report what you like to film.
 
     Writes OUT/report.html (one self-contained file: top categories, how they change over time, every video with
     its thumbnail and tags, what was skipped and why), OUT/predictions.json and .csv, OUT/thumbnails/, and a
-    FiftyOne dataset. Features are cached by content: a rerun only decodes new videos. Exits 0 when at least one
-    video was tagged.
+    FiftyOne dataset. Features are cached by content: a rerun only decodes new videos. With --scheduler, the
+    cluster's workers decode, embed and thumbnail the videos (they must see the videos, OUT and --cache-dir at the
+    same absolute paths); this process tags them and writes every output. Exits 0 when at least one video was
+    tagged.
     """
     if not no_dataset:
         use_database(database_uri)
@@ -58,7 +63,7 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
     summary = run_taste(list(paths), out, model=model_dir, top_k=top_k, limit=limit,
                         dataset=None if no_dataset else dataset, cache_dir=cache_dir, use_cache=not no_cache,
                         device=device, jobs=jobs, wordnet_dir=wordnet_dir, backbone_model_dir=backbone_dir,
-                        reporter=reporter)
+                        reporter=reporter, scheduler=scheduler or None)
     for line in summary_lines(summary):
         reporter.line(line)
     ctx.exit(0 if summary.tagged else 1)

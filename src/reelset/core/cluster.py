@@ -25,6 +25,7 @@ Dask is imported only here and only when a scheduler is given: reelset works wit
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import re
 import socket
@@ -52,9 +53,11 @@ DEFAULT_RETRIES = 1
 scheduler_option = click.option(
     "--scheduler", envvar=SCHEDULER_ENV, show_envvar=True, default=None, metavar="ADDRESS",
     help="Run the heavy work on a Dask cluster: the scheduler's address (tcp://host:8786, or host:8786), or a "
-         "scheduler file written by `dask scheduler --scheduler-file` (a path ending in .json). Every input, cache "
-         "and model path must be visible to every worker under the same absolute path (a shared file system); "
-         "outputs are written by this process. Default: local processes and threads on this machine.",
+         "scheduler file written by `dask scheduler --scheduler-file` (a path ending in .json). Every path the "
+         "workers use (inputs, cache, model files, and the folders they write into: clips, shard files) must be "
+         "visible to every worker under the same absolute path (a shared file system); status files, plans, "
+         "records and reports are written by this process (docs/scale.md). Default: local processes and threads "
+         "on this machine.",
 )
 
 
@@ -110,6 +113,17 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT) -> distributed.Cl
         return distributed.Client(**kwargs)
     except (OSError, TimeoutError, ValueError) as error:
         raise ReelsetError(f"--scheduler {address}: cannot connect to the Dask scheduler: {error}") from None
+
+
+@contextlib.contextmanager
+def client_for(scheduler: Any) -> Iterator[distributed.Client | None]:
+    """The client of ``scheduler``: None for None (run locally); for an address, connected here and closed at the
+    end; a ``distributed.Client`` given is used as it is and left open."""
+    if not isinstance(scheduler, str):
+        yield scheduler
+        return
+    with connect(scheduler) as client:
+        yield client
 
 
 def worker_threads(client: distributed.Client) -> int:
@@ -226,13 +240,9 @@ def run_ordered(function: Callable[[T], U], items: Iterable[T], *, scheduler: An
     open). For steps whose task is the same function either way; ``options`` go to :func:`map_ordered`."""
     if scheduler is None:
         return map(function, items)
-    client = connect(scheduler) if isinstance(scheduler, str) else scheduler
 
     def results() -> Iterator[U]:
-        try:
+        with client_for(scheduler) as client:
             yield from map_ordered(client, function, items, **options)
-        finally:
-            if client is not scheduler:
-                client.close()
 
     return results()

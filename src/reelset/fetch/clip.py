@@ -2,13 +2,14 @@
 
 :func:`fetch_clip` never raises for a failure of the video itself: it returns an :class:`Outcome` whose status comes
 from :func:`reelset.fetch.classify.classify_error`. Nothing but a verified file ever takes the name ``<id>.mp4``: the
-work happens in ``<out>/.partial/<id>/`` and the result is moved into place with one atomic rename.
+work happens in ``<out>/.partial/<id>-<random>/`` and the result is moved into place with one atomic rename.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -159,19 +160,23 @@ def fetch_clip(
     *,
     on_progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
+    before_request: Callable[[], None] | None = None,
 ) -> Outcome:
     """One attempt: streams from yt-dlp, one ffmpeg pass, the output check, the atomic rename.
 
-    ``video_id`` must already be a valid YouTube id (it becomes a URL and a file name).
+    ``video_id`` must already be a valid YouTube id (it becomes a URL and a file name). ``before_request`` runs just
+    before the first request to the video's page (the start slot); the :class:`~reelset.fetch.ytdlp.StartCancelled`
+    it may raise goes through to the caller.
     """
-    work = Path(settings.out_dir) / PARTIAL_DIR / video_id
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    # A folder of its own for each attempt: an ffmpeg orphaned by a killed process (a Dask worker's, say) may still
+    # be writing in an earlier attempt's folder, and its +faststart pass reopens the output by name.
+    (Path(settings.out_dir) / PARTIAL_DIR).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{video_id}-", dir=Path(settings.out_dir) / PARTIAL_DIR))
     url = settings.url_template.format(id=video_id)
     try:
         log.write(f"[reelset] resolving {url}")
         try:
-            extraction = session.extract(video_id, url, log.write)
+            extraction = session.extract(video_id, url, log.write, before_request=before_request)
         except DownloadError as exc:
             return _failure(video_id, _error_text(exc))
         try:

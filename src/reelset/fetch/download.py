@@ -8,7 +8,9 @@
    done (a file without an ``ok`` record is verified first, then adopted or removed); permanent failures are skipped
    unless ``retry_failed``;
 3. runs the rest on ``jobs`` threads. Each start waits for the shared :class:`~reelset.fetch.politeness.Pacer`;
-   transient failures are retried with capped back-off; the circuit breaker pauses, then stops the run;
+   transient failures are retried with capped back-off; the circuit breaker pauses, then stops the run. With a Dask
+   ``scheduler`` each attempt runs on a worker and the pacer is the cluster's
+   (:mod:`reelset.fetch.download_cluster`); this process stays the only writer of the status file;
 4. writes ``<out>/missing_ids.txt`` and returns a :class:`DownloadSummary`.
 
 ``MAX_VIDEOS`` counts successes: verified clips in the folder, those of earlier runs included, so a run killed at 60
@@ -27,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reelset.core.atomic import atomic_write_text, remove_stale_temps
 from reelset.core.errors import ReelsetError
@@ -46,7 +49,7 @@ from reelset.fetch.classify import (
 )
 from reelset.fetch.clip import LOGS_DIR, PARTIAL_DIR, ClipSettings, Outcome, Redactor, VideoLog, clip_path, fetch_clip
 from reelset.fetch.normalise import verify_clip
-from reelset.fetch.ytdlp import DEFAULT_URL_TEMPLATE, YtdlpSession
+from reelset.fetch.ytdlp import DEFAULT_URL_TEMPLATE, StartCancelled, YtdlpSession
 
 STATUS_FILE = "status.jsonl"
 MISSING_FILE = "missing_ids.txt"
@@ -81,6 +84,7 @@ class DownloadSettings:
     socket_timeout: float = 30.0
     attempt_timeout: float = 1800.0
     yt_dlp_args: str | None = None
+    scheduler: Any = None  # a Dask scheduler's address (or a distributed.Client): attempts run on its workers
 
     def validate(self) -> None:
         checks = [
@@ -161,18 +165,50 @@ def clean_leftovers(out_dir: Path) -> int:
     return removed
 
 
-class _Run:
-    """The state of one run, shared by the scheduler (main thread) and the worker threads."""
+def run_attempt(video_id: str, attempt: int, tries: int, clip: ClipSettings, session: YtdlpSession, pacer,
+                stop, progress=None) -> Outcome | None:
+    """One attempt at one video, in this process or on a Dask worker: :func:`fetch_clip`, whose first request to
+    the video's page waits for a start slot of ``pacer`` (a :class:`~reelset.fetch.politeness.Pacer` or the
+    cluster's), logging to ``<out>/logs/<id>.log``. Returns None when ``stop`` (an Event) was set before the start.
+    """
+    redact = Redactor(session.secrets)
+    log = VideoLog(Path(clip.out_dir) / LOGS_DIR / f"{video_id}.log", redact)
 
-    def __init__(self, settings: DownloadSettings, reporter: Reporter, store: StatusStore, session: YtdlpSession):
+    def wait_for_slot() -> None:
+        if not pacer.wait(stop):
+            raise StartCancelled()
+
+    log.write(f"[reelset] attempt {attempt}/{tries}")
+    try:
+        outcome = fetch_clip(video_id, clip, session, log, on_progress=progress, cancel=stop,
+                             before_request=wait_for_slot)
+    except StartCancelled:
+        log.write("[reelset] stopped before the start")
+        return None
+    outcome.message = redact(outcome.message)
+    if outcome.status != OK:
+        log.write(f"[reelset] {outcome.status}: {outcome.message}")
+    return outcome
+
+
+class _Run:
+    """The state of one run, shared by the scheduler (main thread) and the worker threads.
+
+    ``cluster``: a :class:`~reelset.fetch.download_cluster.ClusterAttempts` when the attempts run on Dask workers
+    (its pacer then spaces the starts of the whole cluster); None for attempts in this process.
+    """
+
+    def __init__(self, settings: DownloadSettings, reporter: Reporter, store: StatusStore, session: YtdlpSession,
+                 cluster=None):
         self.settings = settings
         self.reporter = reporter
         self.store = store
         self.session = session
+        self.cluster = cluster
         self.redact = Redactor(session.secrets)
         self.stop = threading.Event()
         self.stop_reason: str | None = None
-        self.pacer = politeness.Pacer(settings.sleep, settings.max_sleep)
+        self.pacer = cluster.pacer if cluster else politeness.Pacer(settings.sleep, settings.max_sleep)
         self.breaker = politeness.CircuitBreaker(self.pacer, threshold=settings.breaker_threshold,
                                                  pause=settings.breaker_pause)
         self.env_streak = 0
@@ -183,6 +219,8 @@ class _Run:
             if self.stop_reason is None:
                 self.stop_reason = reason
         self.stop.set()
+        if self.cluster:
+            self.cluster.request_stop()
 
     def after_attempt(self, outcome: Outcome) -> None:
         """Feed the circuit breaker and the environment check with every attempt's result."""
@@ -203,27 +241,30 @@ class _Run:
         if streak >= max(1, self.settings.breaker_threshold):
             self.request_stop(f"stopped: {streak} environment errors in a row ({outcome.message}); run `reelset doctor`")
 
+    def attempt(self, video_id: str, attempt: int, progress) -> Outcome | None:
+        if self.cluster:
+            return self.cluster.attempt(video_id, attempt)
+        return run_attempt(video_id, attempt, self.settings.tries, self.settings.clip_settings(), self.session,
+                           self.pacer, self.stop, progress)
+
     def download_one(self, video_id: str, progress) -> tuple[Outcome, int]:
         """All attempts at one video (runs on a worker thread). Returns the last outcome and the attempts made."""
-        log = VideoLog(Path(self.settings.out_dir) / LOGS_DIR / f"{video_id}.log", self.redact)
         outcome = Outcome(video_id, "failed", "not attempted")
         attempts = 0
         for attempt in range(1, self.settings.tries + 1):
-            if not self.pacer.wait(self.stop):
+            if self.stop.is_set():
                 break
-            attempts = attempt
-            log.write(f"[reelset] attempt {attempt}/{self.settings.tries}")
-            outcome = fetch_clip(video_id, self.settings.clip_settings(), self.session, log,
-                                 on_progress=progress, cancel=self.stop)
-            outcome.message = self.redact(outcome.message)
-            if outcome.status != OK:
-                log.write(f"[reelset] {outcome.status}: {outcome.message}")
+            result = self.attempt(video_id, attempt, progress)
+            if result is None:
+                break
+            outcome, attempts = result, attempt
             self.after_attempt(outcome)
             if outcome.status not in RETRY_IN_RUN or attempt == self.settings.tries or self.stop.is_set():
                 break
             delay = politeness.backoff_delay(attempt, outcome.status, base=self.settings.retry_base,
                                              rate_limit_base=self.settings.rate_limit_base, cap=self.settings.retry_cap)
-            log.write(f"[reelset] retrying in {delay:.1f} s")
+            VideoLog(Path(self.settings.out_dir) / LOGS_DIR / f"{video_id}.log", self.redact).write(
+                f"[reelset] retrying in {delay:.1f} s")
             if self.stop.wait(delay):
                 break
         return outcome, attempts
@@ -314,11 +355,11 @@ def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Re
         if session.js_runtime is None and "youtube.com" in settings.url_template:
             reporter.warn("no JavaScript runtime for yt-dlp (deno >= 2.3 or node >= 22): YouTube downloads will "
                           "fail with env_error; run `reelset doctor`")
-        with StatusStore(out_dir / STATUS_FILE) as store:
+        with StatusStore(out_dir / STATUS_FILE) as store, _cluster(settings, session, reporter) as cluster:
             if store.damaged_lines:
                 reporter.warn(f"{out_dir / STATUS_FILE}: ignored {store.damaged_lines} damaged line(s)")
             unique_ids, pending, invalid = _triage(ids, settings, store, reporter)
-            run = _Run(settings, reporter, store, session)
+            run = _Run(settings, reporter, store, session, cluster)
             summary = DownloadSummary(out_dir)
             summary.new[INVALID] = invalid
             _schedule(run, unique_ids, pending, summary)
@@ -329,6 +370,26 @@ def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Re
         atomic_write_text(out_dir / MISSING_FILE, "".join(f"{video_id}\n" for video_id in summary.missing))
     summary.elapsed = time.monotonic() - started
     return summary
+
+
+@contextlib.contextmanager
+def _cluster(settings: DownloadSettings, session: YtdlpSession, reporter: Reporter):
+    """The run's attempts on the Dask cluster of ``settings.scheduler``, or None for attempts in this process."""
+    if settings.scheduler is None:
+        yield None
+        return
+    from reelset.core.cluster import client_for, worker_threads
+    from reelset.fetch.download_cluster import ClusterAttempts
+
+    with client_for(settings.scheduler) as client:
+        cluster = ClusterAttempts(client, settings.clip_settings(), session, settings.tries, settings.sleep,
+                                  settings.max_sleep)
+        reporter.line(f"dask: attempts run on the cluster at {client.scheduler.address} "
+                      f"({worker_threads(client)} worker threads now), at most {settings.jobs} at a time")
+        try:
+            yield cluster
+        finally:
+            cluster.close()
 
 
 def _schedule(run: _Run, unique_ids: list[str], pending: list[str], summary: DownloadSummary) -> None:

@@ -61,9 +61,10 @@ class Pacer:
             self._next_free = slot + self._gap()
             return slot - now
 
-    def hold_until(self, when: float) -> None:
-        """Allow no start before ``when`` (a monotonic time): the circuit breaker's pause."""
+    def hold_for(self, seconds: float) -> None:
+        """Allow no start in the next ``seconds``: the circuit breaker's pause."""
         with self._lock:
+            when = self._clock() + seconds
             self._next_free = max(self._next_free or when, when)
 
     def wait(self, stop: threading.Event | None = None) -> bool:
@@ -110,12 +111,10 @@ class CircuitBreaker:
         *,
         threshold: int = DEFAULT_BREAKER_THRESHOLD,
         pause: float = DEFAULT_BREAKER_PAUSE,
-        clock: Callable[[], float] = time.monotonic,
     ):
         self.pacer = pacer
         self.threshold = threshold
         self.pause = pause
-        self._clock = clock
         self._lock = threading.Lock()
         self.consecutive = 0
         self.paused_once = False
@@ -135,5 +134,5 @@ class CircuitBreaker:
             if self.paused_once:
                 return self.STOP
             self.paused_once = True
-            self.pacer.hold_until(self._clock() + self.pause)
+            self.pacer.hold_for(self.pause)
             return self.PAUSE

@@ -28,7 +28,7 @@ from typing import Any
 
 import yt_dlp
 import yt_dlp.cookies
-from yt_dlp.utils import DownloadError
+from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from reelset.core.errors import ReelsetError
 
@@ -204,8 +204,34 @@ class YtdlpLogger:
         self._write(message)
 
 
+class StartCancelled(DownloadCancelled):
+    """Raised by a ``before_request`` hook: the run stopped while this video waited for its start slot."""
+
+    msg = "stopped before the first request"
+
+
+class _GatedYoutubeDL(yt_dlp.YoutubeDL):
+    """A YoutubeDL that calls ``before_request`` once, just before its first HTTP request: the start slot is taken
+    when the video page is about to be asked for, after yt-dlp's own start-up (its extractors' URL patterns cost
+    about a second in a fresh process)."""
+
+    def __init__(self, params: dict[str, Any], before_request: Callable[[], None] | None):
+        super().__init__(params)
+        self._before_request = before_request
+
+    def urlopen(self, req):
+        if self._before_request is not None:
+            gate, self._before_request = self._before_request, None
+            gate()
+        return super().urlopen(req)
+
+
 class YtdlpSession:
-    """What every video of a run shares: yt-dlp parameters, the loaded cookies, the JavaScript runtime."""
+    """What every video of a run shares: yt-dlp parameters, the loaded cookies, the JavaScript runtime.
+
+    A session pickles (to run attempts on Dask workers): the cookies travel as values, loaded once here, and the
+    receiving process finds its own JavaScript runtime. Its ``repr`` shows no cookie.
+    """
 
     def __init__(
         self,
@@ -216,9 +242,18 @@ class YtdlpSession:
         cookies_file: Path | None = None,
         cookies_from: str | None = None,
         extra_args: str | None = None,
+        cookies: list[http.cookiejar.Cookie] | None = None,
     ):
+        """``cookies``: cookies already loaded (instead of ``cookies_file`` / ``cookies_from``)."""
+        self._options = dict(max_height=max_height, socket_timeout=socket_timeout, sleep_requests=sleep_requests,
+                             extra_args=extra_args)
         self.max_height = max_height
-        self.cookie_jar = load_cookie_jar(cookies_file, cookies_from)
+        if cookies is not None:
+            self.cookie_jar = http.cookiejar.CookieJar()
+            for cookie in cookies:
+                self.cookie_jar.set_cookie(cookie)
+        else:
+            self.cookie_jar = load_cookie_jar(cookies_file, cookies_from)
         self.secrets = cookie_secrets(self.cookie_jar)
         self.extra_params = parse_extra_args(extra_args)
         runtimes = [runtime for runtime in find_js_runtimes() if runtime.supported]
@@ -240,14 +275,25 @@ class YtdlpSession:
             self.base_params["js_runtimes"] = {self.js_runtime.name: {"path": self.js_runtime.path}}
         self.base_params.update(self.extra_params)
 
-    def extract(self, video_id: str, url: str, write_log: Callable[[str], None]) -> Extraction:
-        """Resolve ``url`` into the streams to read.
+    def __reduce__(self):
+        cookies = None if self.cookie_jar is None else list(self.cookie_jar)
+        return _session_from_state, (self._options, cookies)
+
+    def __repr__(self) -> str:
+        cookies = 0 if self.cookie_jar is None else len(self.cookie_jar)
+        return f"YtdlpSession(max_height={self.max_height}, {cookies} cookie(s))"
+
+    def extract(self, video_id: str, url: str, write_log: Callable[[str], None], *,
+                before_request: Callable[[], None] | None = None) -> Extraction:
+        """Resolve ``url`` into the streams to read; ``before_request`` runs just before the first HTTP request
+        (to wait for a start slot; it raises :class:`StartCancelled` to give up).
 
         Raises:
             yt_dlp.utils.DownloadError: yt-dlp's failure, whose message the caller classifies.
+            StartCancelled: from ``before_request``.
         """
         params = dict(self.base_params, logger=YtdlpLogger(write_log))
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with _GatedYoutubeDL(params, before_request) as ydl:
             if self.cookie_jar is not None:
                 for cookie in self.cookie_jar:
                     ydl.cookiejar.set_cookie(cookie)
@@ -284,3 +330,7 @@ class YtdlpSession:
             format_id=str(fmt.get("format_id") or ""),
             height=fmt.get("height"),
         )
+
+
+def _session_from_state(options: dict[str, Any], cookies: list[http.cookiejar.Cookie] | None) -> YtdlpSession:
+    return YtdlpSession(**options, cookies=cookies)

@@ -16,37 +16,54 @@ Outputs under ``out``, each written atomically:
 
 A file that cannot be tagged (empty, truncated before its index, not a video) is skipped with its reason, in the
 report and as a warning; a damaged file that decodes in part is tagged from what decodes, with a warning.
+
+With ``scheduler`` (``reelset taste --scheduler ADDRESS``) the heavy work runs on the Dask cluster's workers, two
+tasks per video: decode and embed (:func:`reelset.features.extract_cluster.extract_video_task`, the backbone loaded
+once per worker process, the feature cache read and written by the worker), then ffprobe and the thumbnail
+(:func:`finish_video`). This process scans the paths, scores the features with the tagger, and alone writes
+``predictions.json``/``.csv``, ``report.html`` and the FiftyOne dataset, in scan order: the outputs are the local
+run's (given its torch thread count: a Dask worker uses one). Each thumbnail has a single writer, the task of its
+video, and is written atomically (a task rerun after its worker died writes the same file again). Every path a task
+gets is made absolute here: the videos, ``out/thumbnails``, ``cache_dir`` and ``backbone_model_dir`` must be visible
+to every worker under the same absolute path (a shared file system); without ``cache_dir`` each worker uses its own
+default cache. A task that fails for good (its worker died on it ``allowed-failures`` times) makes its video
+skipped (features) or tagged without a thumbnail (finish), with its reason.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
+import functools
 import hashlib
 import io
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from reelset.core.atomic import atomic_write_text, temp_path_for
+from reelset.core.atomic import atomic_write_text, remove_stale_temps, temp_path_for
+from reelset.core.cluster import client_for, map_ordered
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError, probe, run_ffmpeg
 from reelset.core.progress import Reporter
+from reelset.core.threads import parallel_map
 from reelset.features.extract import ExtractSettings, VideoInput, VideoResult, iter_video_features
 from reelset.taste.dataset import DEFAULT_DATASET, FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
-from reelset.taste.predict import FrameTopLabels, load_tagger, top_labels
+from reelset.taste.predict import FrameTopLabels, Tagger, load_tagger, top_labels
 from reelset.taste.report import ReportInput, write_report
 from reelset.taste.results import UNKNOWN_GROUP, SkippedFile, TastedVideo
 from reelset.taste.scan import TakenAt, scan_videos, taken_at
 
 DEFAULT_TOP_K = 5
 THUMBNAIL_WIDTH = 320
+FINISH_WINDOW = 4  # finish tasks in flight per job, on this machine
 _THUMBNAIL_NAME = re.compile(r"^.+-[0-9a-f]{12}\.jpg$")
 
 
@@ -140,14 +157,17 @@ def _thumbnail_path(folder: Path, video: Path, seconds: float) -> Path:
     return folder / f"{stem}-{key.hexdigest()[:12]}.jpg"
 
 
-def make_thumbnail(video: str | Path, folder: Path, seconds: float, *, width: int = THUMBNAIL_WIDTH) -> Path:
+def make_thumbnail(video: str | Path, folder: Path, seconds: float, *, width: int = THUMBNAIL_WIDTH,
+                   label: str | None = None) -> Path:
     """A JPEG of the frame shown at ``seconds`` (else the first frame), ``width`` pixels wide, in ``folder``;
-    reused when it is already there for the same file and second.
+    reused when it is already there for the same file and second. ``label`` names the video in messages (default:
+    ``video``).
 
     Raises:
         MediaError: no frame could be read.
     """
     video = Path(video)
+    name = label or str(video)
     target = _thumbnail_path(folder, video, seconds)
     if target.is_file() and target.stat().st_size > 0:
         return target
@@ -157,7 +177,7 @@ def make_thumbnail(video: str | Path, folder: Path, seconds: float, *, width: in
         try:
             run_ffmpeg(["-loglevel", "error", "-y", "-ss", f"{at:.3f}", "-i", f"file:{video.resolve()}",
                         "-map", "0:V:0", "-frames:v", "1", "-vf", f"scale={width}:-2", "-q:v", "4",
-                        "-f", "image2", "-c:v", "mjpeg", str(tmp)], label=f"thumbnail of {video}", timeout=120)
+                        "-f", "image2", "-c:v", "mjpeg", str(tmp)], label=f"thumbnail of {name}", timeout=120)
             if tmp.is_file() and tmp.stat().st_size > 0:
                 os.replace(tmp, target)
                 return target
@@ -165,7 +185,7 @@ def make_thumbnail(video: str | Path, folder: Path, seconds: float, *, width: in
             reason = str(exc)
         finally:
             tmp.unlink(missing_ok=True)
-    raise MediaError(f"{video}: no thumbnail ({reason})")
+    raise MediaError(f"{name}: no thumbnail ({reason})")
 
 
 def _best_second(frame_scores: np.ndarray | None, timestamps: np.ndarray, best_class: int) -> float:
@@ -177,37 +197,103 @@ def _best_second(frame_scores: np.ndarray | None, timestamps: np.ndarray, best_c
     return float(timestamps[int(np.argmax(frame_scores[:, best_class]))])
 
 
-def _finish(video: TastedVideo, thumbnails: Path, seconds: float) -> tuple[TastedVideo, list[str]]:
-    """In a worker thread: ffprobe's facts (length, creation time, frame grid) and the thumbnail; returns the
-    video and the new warnings."""
-    known = len(video.warnings)
-    creation_time = None
+@dataclass(frozen=True)
+class FinishTask:
+    """One tagged video's facts and thumbnail to make (in a thread here, or as a Dask task): the path as found
+    (``label``, for messages), the absolute path to open, the absolute thumbnails folder, the second to show."""
+
+    label: str
+    path: str
+    thumbnails: str
+    seconds: float
+
+
+PROBED_FIELDS = ("duration", "size_bytes", "frame_rate", "frame_count", "width", "height")  # of TastedVideo
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What :func:`finish_video` found: when the video was taken, ffprobe's facts (by :data:`PROBED_FIELDS` name,
+    absent when unknown), the name of its thumbnail in the thumbnails folder (None when none could be made), and
+    the new warnings."""
+
+    taken: TakenAt
+    probed: dict[str, Any] = field(default_factory=dict)
+    thumbnail: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def apply(self, video: TastedVideo, thumbnails: Path) -> None:
+        """Fill ``video`` in, its thumbnail in ``thumbnails`` (the folder as this process names it) and its time in
+        this process's time zone."""
+        for name in PROBED_FIELDS:
+            setattr(video, name, self.probed.get(name))
+        video.taken = TakenAt(self.taken.when.astimezone(), self.taken.source)
+        video.thumbnail = None if self.thumbnail is None else thumbnails / self.thumbnail
+        video.warnings.extend(self.warnings)
+
+
+def _taken(task: FinishTask, creation_time: str | None, warnings: list[str]) -> TakenAt:
     try:
-        info = probe(f"file:{Path(video.path).resolve()}", label=video.path, timeout=120)
-        creation_time = info.creation_time
-        video.duration, video.size_bytes = info.duration, info.size
-        if info.video is not None:
-            video.frame_rate, video.frame_count = info.video.fps, info.video.frame_count
-            video.width, video.height = info.video.display_size
-        if video.frame_rate and not video.frame_count and video.duration:
-            video.frame_count = max(1, round(video.frame_rate * video.duration))
-    except MediaError as exc:
-        video.warnings.append(str(exc))
-    try:
-        video.taken = taken_at(video.path, creation_time)
+        return taken_at(task.path, creation_time)
     except OSError as exc:  # gone since it was decoded
-        video.taken = TakenAt(datetime.now().astimezone(), "file")
-        video.warnings.append(f"{video.path}: {exc.strerror or exc}")
+        warnings.append(f"{task.label}: {exc.strerror or exc}")
+        return TakenAt(datetime.now().astimezone(), "file")
+
+
+def finish_video(task: FinishTask) -> VideoFacts:
+    """ffprobe's facts (length, creation time, frame grid) and the thumbnail of one video; a pure function of its
+    task (a worker thread here, or a Dask worker: it writes the video's thumbnail, nothing else)."""
+    warnings: list[str] = []
+    probed: dict[str, Any] = {}
+    creation_time = thumbnail = None
     try:
-        video.thumbnail = make_thumbnail(video.path, thumbnails, seconds)
+        info = probe(f"file:{Path(task.path).resolve()}", label=task.label, timeout=120)
+        creation_time = info.creation_time
+        probed.update(duration=info.duration, size_bytes=info.size)
+        if info.video is not None:
+            probed.update(frame_rate=info.video.fps, frame_count=info.video.frame_count)
+            probed["width"], probed["height"] = info.video.display_size
+        if probed.get("frame_rate") and not probed.get("frame_count") and probed.get("duration"):
+            probed["frame_count"] = max(1, round(probed["frame_rate"] * probed["duration"]))
+    except MediaError as exc:
+        warnings.append(str(exc))
+    taken = _taken(task, creation_time, warnings)
+    try:
+        thumbnail = make_thumbnail(task.path, Path(task.thumbnails), task.seconds, label=task.label).name
     except (MediaError, OSError) as exc:
-        video.warnings.append(str(exc))
-    return video, video.warnings[known:]
+        warnings.append(str(exc))
+    return VideoFacts(taken, probed, thumbnail, tuple(warnings))
+
+
+def _finish_failed(task: FinishTask, error: BaseException) -> VideoFacts:
+    """A finish task that failed for good on the cluster: the video stays tagged, without facts or thumbnail."""
+    warnings = [f"{task.label}: ffprobe and thumbnail failed on the cluster: {type(error).__name__}: {error}"]
+    return VideoFacts(_taken(task, None, warnings), warnings=tuple(warnings))
 
 
 def _reason(result: VideoResult) -> str:
     prefix = f"{result.video.path}: "
     return result.error[len(prefix):] if result.error.startswith(prefix) else result.error
+
+
+def _tag(result: VideoResult, tagger: Tagger, top_k: int) -> tuple[TastedVideo, np.ndarray, float]:
+    """A video's labels from its features: the video (its facts still to find), its class scores, and the second
+    that best shows its top label."""
+    features = result.features
+    scores, frame_scores = tagger.scores(features)
+    if scores.shape != (len(tagger.names),):
+        raise ReelsetError(f"the tagger gave {scores.shape} scores for {len(tagger.names)} classes")
+    video = TastedVideo(
+        path=result.video.path, labels=top_labels(scores, tagger.names, tagger.groups, top_k),
+        frame_labels=None if frame_scores is None else FrameTopLabels.from_scores(
+            frame_scores, tagger.names, tagger.groups, top_k),
+        timestamps=np.asarray(features.timestamps, np.float64), taken=None, from_cache=result.from_cache,
+        warnings=list(features.warnings))
+    return video, scores, _best_second(frame_scores, video.timestamps, int(np.argmax(scores)))
+
+
+def _absolute(path: str | Path) -> str:
+    return str(Path(path).expanduser().absolute())
 
 
 def run_taste(
@@ -226,6 +312,7 @@ def run_taste(
     wordnet_dir: Path | None = None,
     backbone_model_dir: Path | None = None,
     reporter: Reporter | None = None,
+    scheduler: Any = None,
 ) -> TasteSummary:
     """Tag the videos under ``paths`` and write the report, the predictions and the dataset (module docstring).
 
@@ -236,11 +323,14 @@ def run_taste(
         dataset: the FiftyOne dataset to create or update; None for none.
         cache_dir: the feature cache (and the memo of the WordNet categories); default reelset's cache folder.
         use_cache: read and write the feature cache.
-        jobs: videos decoded (and probed, thumbnailed) at the same time.
+        jobs: videos decoded (and probed, thumbnailed) at the same time (on this machine: unused with ``scheduler``).
         reporter: progress bars and warnings (a quiet one by default).
+        scheduler: a Dask scheduler address (or a connected ``distributed.Client``, left open): each video is
+            decoded, embedded, probed and thumbnailed by the cluster's workers (module docstring). Default: here.
 
     Raises:
-        ReelsetError: a path that does not exist, bad numbers, WordNet or the model missing or unusable.
+        ReelsetError: a path that does not exist, bad numbers, WordNet or the model missing or unusable, a
+            scheduler that cannot be reached (before anything is written).
     """
     reporter = reporter or Reporter(interactive=False)
     paths = [Path(path) for path in paths]
@@ -251,49 +341,67 @@ def run_taste(
     found = scan_videos(paths)
     if limit is not None:
         found = found[:limit]
+    with client_for(scheduler) as client:
+        return _run(paths, found, out, client, model=model, top_k=top_k, dataset=dataset, cache_dir=cache_dir,
+                    use_cache=use_cache, device=device, jobs=jobs, batch_size=batch_size, wordnet_dir=wordnet_dir,
+                    backbone_model_dir=backbone_model_dir, reporter=reporter)
+
+
+def _run(paths: list[Path], found: list[Path], out: str | Path, client, *, model, top_k: int, dataset: str | None,
+         cache_dir: Path | None, use_cache: bool, device: str, jobs: int, batch_size: int | None,
+         wordnet_dir: Path | None, backbone_model_dir: Path | None, reporter: Reporter) -> TasteSummary:
+    """:func:`run_taste` once the videos are found (and the cluster, when there is one, connected)."""
     tagger, backbone = load_tagger(model, device=device, wordnet_dir=wordnet_dir, cache_dir=cache_dir,
                                    backbone_model_dir=backbone_model_dir)
-    settings = ExtractSettings(backbone=tagger.backbone, device=device, batch_size=batch_size,
-                               decode_workers=jobs, cache_dir=cache_dir, use_cache=use_cache)
+    settings = ExtractSettings(backbone=tagger.backbone, device=device, batch_size=batch_size, decode_workers=jobs,
+                               cache_dir=cache_dir, use_cache=use_cache, model_dir=backbone_model_dir)
+    inputs = (VideoInput(str(path)) for path in found)
+    if client is None:
+        results = iter_video_features(inputs, settings, backbone)
+        threads = max(1, jobs)
+        finish = functools.partial(parallel_map, finish_video, workers=threads, window=FINISH_WINDOW * threads)
+    else:
+        from reelset.features.extract_cluster import cluster_video_features
+
+        results = cluster_video_features(inputs, settings, client)
+        finish = functools.partial(map_ordered, client, finish_video, on_error=_finish_failed)
     out = Path(out)
     thumbnails = out / "thumbnails"
     thumbnails.mkdir(parents=True, exist_ok=True)
+    shared_thumbnails = _absolute(thumbnails)  # for the tasks
     summary = TasteSummary(out, tagger=tagger.description)
-    pending: list[Future] = []
     totals = np.zeros(len(tagger.names), np.float64)
-    with reporter.live(), ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="taste-finish") as pool:
+    waiting: collections.deque[TastedVideo] = collections.deque()  # tagged, in order, their facts on the way
+    with reporter.live():
         bar = reporter.task("tagging videos", total=len(found))
-        for result in iter_video_features((VideoInput(str(path)) for path in found), settings, backbone):
-            bar.advance()
-            if result.error is not None:
-                summary.skipped.append(SkippedFile(result.video.path, _reason(result)))
-                reporter.warn(f"skipped {result.error}")
-                continue
-            features = result.features
-            summary.from_cache += result.from_cache
-            scores, frame_scores = tagger.scores(features)
-            if scores.shape != (len(tagger.names),):
-                raise ReelsetError(f"the tagger gave {scores.shape} scores for {len(tagger.names)} classes")
-            totals += scores
-            labels = top_labels(scores, tagger.names, tagger.groups, top_k)
-            best = int(np.argmax(scores))
-            for warning in features.warnings:
-                reporter.warn(warning)
-            video = TastedVideo(
-                path=result.video.path, labels=labels,
-                frame_labels=None if frame_scores is None else FrameTopLabels.from_scores(
-                    frame_scores, tagger.names, tagger.groups, top_k),
-                timestamps=np.asarray(features.timestamps, np.float64), taken=None, from_cache=result.from_cache,
-                warnings=list(features.warnings))
-            pending.append(pool.submit(_finish, video, thumbnails, _best_second(frame_scores, video.timestamps,
-                                                                                best)))
-        finishing = reporter.task("thumbnails", total=len(pending))
-        for future in pending:
-            video, warnings = future.result()
+        finishing = reporter.task("thumbnails", total=None)
+
+        def finish_tasks() -> Iterator[FinishTask]:
+            tagged = 0
+            for result in results:
+                bar.advance()
+                if result.error is not None:
+                    summary.skipped.append(SkippedFile(result.video.path, _reason(result)))
+                    reporter.warn(f"skipped {result.error}")
+                    continue
+                video, scores, seconds = _tag(result, tagger, top_k)
+                totals[:] += scores  # in place: the array of the enclosing function
+                summary.from_cache += result.from_cache
+                tagged += 1
+                for warning in video.warnings:
+                    reporter.warn(warning)
+                waiting.append(video)
+                yield FinishTask(video.path, _absolute(video.path), shared_thumbnails, seconds)
+            finishing.update(total=tagged)
+
+        for facts in finish(finish_tasks()):
+            video = waiting.popleft()
+            facts.apply(video, thumbnails)
             finishing.advance()
-            for warning in warnings:
+            for warning in facts.warnings:
                 reporter.warn(warning)
             summary.videos.append(video)
+    remove_stale_temps(thumbnails)  # left by a task whose worker died while it wrote
     used = {video.thumbnail.name for video in summary.videos if video.thumbnail is not None}
     for stale in thumbnails.glob("*.jpg"):
         if _THUMBNAIL_NAME.match(stale.name) and stale.name not in used:

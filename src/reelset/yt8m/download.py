@@ -22,25 +22,44 @@ match is downloaded once more, then reported by name while the run goes on, and 
 official script leaves it in place: a deliberate change); a free-disk check before the first byte; a progress bar
 with bytes and ETA on a terminal; a dry run. Unlike the official script, "All done" is printed only when nothing
 failed: otherwise :meth:`DownloadSummary.check` raises an error that names the files left in the plan.
+
+On a Dask cluster (``scheduler=``, ``--scheduler ADDRESS`` or ``$REELSET_SCHEDULER``), each file is one task
+(:func:`download_task` of a :class:`FileTask`) run by a worker: it downloads the file to a ``.part`` of its own
+(``.<local name>.<attempt>.part``, taking over, by an atomic rename, the longest partial download of that file left
+by an earlier run or by an attempt whose worker died, then resuming it with ``Range``), checks the md5 and renames it
+to its final name, so each file has one writer at a time; it returns the outcome as a value (:class:`FetchResult`,
+failures included). This process receives the outcomes as they finish (:func:`reelset.core.cluster.map_unordered`)
+and alone prints the lines above and rewrites the plan; the dry run, the plan, the sizes (HEAD) and the free-disk
+check stay here too. A worker that dies mid-file has its task rerun elsewhere by the scheduler, which resumes from
+what the dead one wrote (the md5 check stands behind that: a partial file some other writer still appends to fails
+it and is downloaded again from scratch). A failed attempt leaves its partial file as ``<local name>.part``, where
+the local run keeps it. So the folder and the plan after a cluster run are those of a local run. What must be
+shared: the output folder, on a file system every worker mounts at the same absolute path (the tasks get absolute
+paths, made here; a worker that does not see the folder fails the file rather than write elsewhere), and the
+workers need network access to the data host; the plan and its lock stay with this process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import string
 import threading
+import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reelset.core.atomic import atomic_write_bytes, atomic_write_text, is_temp_path
+from reelset.core.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, is_temp_path
+from reelset.core.cluster import client_for, map_unordered
 from reelset.core.errors import ReelsetError
 from reelset.core.locks import exclusive_lock
 from reelset.core.http import ChecksumError, HttpError, content_length, download_file, fetch_bytes, part_path
@@ -71,6 +90,7 @@ _VERSION = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _REMOTE_NAME = re.compile(r"(?P<prefix>[A-Za-z0-9_-]+)(?P<code>[A-Za-z0-9]{2})(?:\.(?P<ext>[A-Za-z0-9]+))?")
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _HEAD_THREADS = 16
+_ATTEMPT_DIGITS = 12  # hex digits naming a cluster attempt's own partial file: .<local name>.<digits>.part
 
 
 class ConfigError(ReelsetError):
@@ -301,10 +321,36 @@ class _Cancelled(Exception):
     """Raised from a progress callback to stop a transfer when the run is interrupted (the .part stays)."""
 
 
-_DOWNLOADED, _ALREADY_THERE = "downloaded", "already there"
+_DOWNLOADED, _ALREADY_THERE, _FAILED = "downloaded", "already there", "failed"
 
 
-def download_partition(config: DownloadConfig, reporter: Reporter | None = None) -> DownloadSummary:
+@dataclass(frozen=True)
+class FetchResult:
+    """What became of one file, as a plain value (what a worker's task returns): ``outcome`` is ``"downloaded"``,
+    ``"already there"`` (verified in place) or ``"failed"``, with the file's ``size`` or the failure's one-line
+    ``error``; ``md5_mismatch`` marks a file whose md5 was wrong on both downloads."""
+
+    outcome: str
+    size: int = 0
+    error: str | None = None
+    md5_mismatch: bool = False
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file for a Dask worker: where it comes from, its md5 (from the plan), its final path (absolute, in the
+    shared output folder) and the request settings of the run."""
+
+    url: str
+    md5: str
+    destination: str
+    timeout: float
+    retries: int
+    backoff: float
+
+
+def download_partition(config: DownloadConfig, reporter: Reporter | None = None, *,
+                       scheduler: Any = None) -> DownloadSummary:
     """Download the files of ``config.shard`` still listed in the local plan (fetching the plan on a fresh start).
 
     Result lines go through ``reporter``; per-file failures (md5 mismatch after a second download, HTTP errors,
@@ -312,12 +358,24 @@ def download_partition(config: DownloadConfig, reporter: Reporter | None = None)
     :meth:`~DownloadSummary.check` turns them into an error. A file already in place with the right md5 (from a run
     killed between its rename and the plan rewrite, or from the official script) is not downloaded again.
 
+    Args:
+        scheduler: a Dask scheduler address (connected here at once, closed at the end) or a connected
+            ``distributed.Client`` (left open): the files are downloaded by its workers into ``config.out_dir``,
+            which they must see at the same absolute path (see the module docstring); this process keeps the plan.
+            Default: ``config.jobs`` threads here. A dry run connects to nothing.
+
     Raises:
-        ReelsetError: the plan cannot be fetched or read, another run holds this plan, the disk is too small.
+        ReelsetError: the plan cannot be fetched or read, another run holds this plan, the disk is too small, the
+            scheduler cannot be reached.
     """
     reporter = reporter or Reporter()
     if config.dry_run:
         return _dry_run(config, reporter)
+    with client_for(scheduler) as client:
+        return _download(config, reporter, client)
+
+
+def _download(config: DownloadConfig, reporter: Reporter, client: Any) -> DownloadSummary:
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _plan_lock(config.plan_path):
@@ -338,7 +396,10 @@ def download_partition(config: DownloadConfig, reporter: Reporter | None = None)
             sizes = _announced_sizes(config, remote_names)
             summary.total_bytes = None if None in sizes.values() else sum(sizes.values())
             _check_free_space(config, sizes, reporter)
-            _download_all(config, plan, remote_names, sizes, summary, reporter)
+            if client is None:
+                _download_all(config, plan, remote_names, sizes, summary, reporter)
+            else:
+                _download_on_cluster(config, plan, remote_names, summary, reporter, client)
         if not summary.failed:
             reporter.line(ALL_DONE)
         return summary
@@ -396,7 +457,7 @@ def _check_free_space(config: DownloadConfig, sizes: Mapping[str, int | None], r
         final = Path(config.out_dir) / local_name(remote_name)
         if _bytes_on_disk(final) == size:
             continue  # most likely complete already: its md5 is checked before anything is downloaded
-        needed += max(0, size - _bytes_on_disk(part_path(final)))
+        needed += max(0, size - max(map(_bytes_on_disk, _partial_files(final))))
     unknown = sum(size is None for size in sizes.values())
     if unknown:
         reporter.warn(f"the data host did not announce the size of {unknown} of {len(sizes)} file(s): "
@@ -435,19 +496,21 @@ def _download_all(config: DownloadConfig, plan: dict[str, Any], remote_names: li
                 bar.update(completed=done, total=total)
                 overall.update(completed=sum(done_bytes.values()))
 
+            md5 = plan["files"][remote_name]
             try:
-                outcome = _fetch_file(config, remote_name, plan["files"][remote_name], stop, on_progress)
+                result = _outcome_of(lambda: _fetch_file(config, remote_name, md5, stop, on_progress))
             finally:
                 bar.remove()
-            done_bytes[remote_name] = outcome[1]
-            overall.update(completed=sum(done_bytes.values()))
-            return outcome
+            if result.outcome != _FAILED:
+                done_bytes[remote_name] = result.size
+                overall.update(completed=sum(done_bytes.values()))
+            return result
 
         pool = ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="reelset-yt8m")
         try:
             futures = {pool.submit(fetch, name): name for name in remote_names}
             for future in as_completed(futures):
-                _record(config, plan, futures[future], future, summary, reporter)
+                _record(config, plan, futures[future], future.result(), summary, reporter)
         except BaseException:
             stop.set()  # running transfers stop at their next chunk, keeping their .part for the next run
             raise
@@ -455,42 +518,133 @@ def _download_all(config: DownloadConfig, plan: dict[str, Any], remote_names: li
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _download_on_cluster(config: DownloadConfig, plan: dict[str, Any], remote_names: list[str],
+                         summary: DownloadSummary, reporter: Reporter, client: Any) -> None:
+    """Each file downloaded by a task on the cluster; this thread alone reports and rewrites the plan, in the order
+    the files finish (a Ctrl-C here cancels the tasks not started yet; running ones finish their file)."""
+    out_dir = Path(config.out_dir).expanduser().absolute()
+    tasks = [FileTask(config.data_url(name), plan["files"][name], str(out_dir / local_name(name)), config.timeout,
+                      config.retries, config.backoff) for name in remote_names]
+    with reporter.live():
+        files = reporter.task(f"{config.partition} shard {config.shard}: files", total=len(tasks))
+        verified = reporter.task("  bytes in place", total=summary.total_bytes, unit="bytes")
+        done = 0
+        with contextlib.closing(map_unordered(client, download_task, tasks, on_error=_task_failed)) as results:
+            for index, result in results:
+                _record(config, plan, remote_names[index], result, summary, reporter)
+                done += result.size
+                files.advance()
+                verified.update(completed=done)
+
+
+def _task_failed(task: FileTask, error: BaseException) -> FetchResult:
+    return FetchResult(_FAILED, error=f"task failed on the cluster: {type(error).__name__}: {error}")
+
+
+def download_task(task: FileTask) -> FetchResult:
+    """Runs on a Dask worker: one file downloaded (resuming what an earlier attempt left), verified and renamed to
+    its final name; expected failures are returned, not raised (they are not retried by Dask)."""
+    return _outcome_of(lambda: _fetch_to_shared_folder(task))
+
+
+def _fetch_to_shared_folder(task: FileTask) -> tuple[str, int]:
+    final = Path(task.destination)
+    if not final.parent.is_dir():  # never create it: a folder local to the worker would swallow the file
+        raise OSError(f"{final.parent}: no such folder on worker {socket.gethostname()}; the output folder must be "
+                      "on a file system every worker shares, at the same absolute path")
+    size = _verified_size(final, task.md5)
+    if size is not None:
+        return _ALREADY_THERE, size
+    attempt = final.with_name(f".{final.name}.{uuid.uuid4().hex[:_ATTEMPT_DIGITS]}")
+    _claim_partial(final, part_path(attempt))
+    try:
+        result = download_file(task.url, attempt, expected_md5=task.md5, timeout=task.timeout,
+                               retries=task.retries, backoff=task.backoff)
+    except ChecksumError as exc:  # no file is left: named as the local run names it
+        raise ChecksumError(str(exc).replace(attempt.name, final.name)) from None
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):  # kept where the next run (local or not) resumes from
+            os.replace(part_path(attempt), part_path(final))
+        raise
+    os.replace(attempt, final)
+    fsync_dir(final.parent)
+    return _DOWNLOADED, result.bytes
+
+
 def _fetch_file(config: DownloadConfig, remote_name: str, md5: str, stop: threading.Event,
                 on_progress: Callable[[int, int | None], None]) -> tuple[str, int]:
     if stop.is_set():
         raise _Cancelled
     final = Path(config.out_dir) / local_name(remote_name)
-    if final.exists():
-        if file_md5(final) == md5.lower():
-            return _ALREADY_THERE, final.stat().st_size
-        final.unlink()  # a mismatched file does not keep the final name (the official script leaves it)
+    size = _verified_size(final, md5)
+    if size is not None:
+        return _ALREADY_THERE, size
+    _claim_partial(final, part_path(final))  # a cluster attempt's partial file, if it is the longest
     result = download_file(config.data_url(remote_name), final, expected_md5=md5, timeout=config.timeout,
                            retries=config.retries, backoff=config.backoff, on_progress=on_progress)
     return _DOWNLOADED, result.bytes
 
 
-def _record(config: DownloadConfig, plan: dict[str, Any], remote_name: str, future: Future,
+def _outcome_of(fetch: Callable[[], tuple[str, int]]) -> FetchResult:
+    """``fetch()``'s ``(outcome, size)``, or its expected failure as a value; anything else is raised."""
+    try:
+        outcome, size = fetch()
+    except ChecksumError as exc:
+        return FetchResult(_FAILED, error=str(exc), md5_mismatch=True)
+    except (HttpError, OSError) as exc:
+        return FetchResult(_FAILED, error=str(exc))
+    return FetchResult(outcome, size)
+
+
+def _verified_size(final: Path, md5: str) -> int | None:
+    """The size of ``final`` when it is in place with the right md5; one with another md5 is deleted (it does not
+    keep the final name: the official script leaves it)."""
+    if not final.exists():
+        return None
+    if file_md5(final) == md5.lower():
+        return final.stat().st_size
+    final.unlink(missing_ok=True)
+    return None
+
+
+def _partial_files(final: Path) -> list[Path]:
+    """The partial downloads of ``final`` on disk: ``<name>.part`` (a local run's), ``.<name>.<attempt>.part`` (a
+    cluster attempt's whose worker died) and ``.<name>.<attempt>`` (one that died between its two renames: complete,
+    its md5 is checked again)."""
+    attempt = f".{glob.escape(final.name)}.{'[0-9a-f]' * _ATTEMPT_DIGITS}"
+    return [part_path(final), *final.parent.glob(f"{attempt}.part"), *final.parent.glob(attempt)]
+
+
+def _claim_partial(final: Path, part: Path) -> None:
+    """Make the longest partial download of ``final`` this attempt's ``part`` (an atomic rename: no other attempt
+    starts from it), and delete the others."""
+    claimed = False
+    for path in sorted(_partial_files(final), key=_bytes_on_disk, reverse=True):
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile (another attempt took it)
+            if claimed:
+                path.unlink()
+            else:
+                os.rename(path, part)
+                claimed = True
+
+
+def _record(config: DownloadConfig, plan: dict[str, Any], remote_name: str, result: FetchResult,
             summary: DownloadSummary, reporter: Reporter) -> None:
     """Report one finished file; a verified one leaves the plan, which is rewritten at once."""
     name = local_name(remote_name)
-    try:
-        outcome, size = future.result()
-    except ChecksumError as exc:
-        reporter.line(f"Error downloading {remote_name}. MD5 does not match!")
-        summary.failed.append(FileFailure(remote_name, str(exc)))
+    if result.outcome == _FAILED:
+        reason = "MD5 does not match!" if result.md5_mismatch else result.error
+        reporter.line(f"Error downloading {remote_name}. {reason}")
+        summary.failed.append(FileFailure(remote_name, result.error or ""))
         return
-    except (HttpError, OSError) as exc:
-        reporter.line(f"Error downloading {remote_name}. {exc}")
-        summary.failed.append(FileFailure(remote_name, str(exc)))
-        return
-    if outcome == _ALREADY_THERE:
+    if result.outcome == _ALREADY_THERE:
         reporter.line(f"Skipping already downloaded file {name}")
         summary.already_there.append(name)
     else:
         reporter.line(f">> Downloading {config.data_url(remote_name)} 100.0%")
-        reporter.line(f"Succesfully downloaded {name} {size} bytes.")
+        reporter.line(f"Succesfully downloaded {name} {result.size} bytes.")
         summary.downloaded.append(name)
-        summary.bytes_downloaded += size
+        summary.bytes_downloaded += result.size
     del plan["files"][remote_name]
     write_plan(config.plan_path, plan)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from reelset.cli.yt8m import group
+from reelset.core.cluster import scheduler_option
 from reelset.core.progress import Reporter
 from reelset.yt8m.download import (
     DATA_BASE_URL,
@@ -43,7 +44,8 @@ def _checked(parse: Callable) -> Callable:
               help="Download shard X of Y, 1 <= X <= Y (default 1,1: everything) [env: shard]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
               show_default=True, help="Folder of the files and of the plan <partition>_download_plan.json.")
-@click.option("--jobs", type=click.IntRange(min=1), default=4, show_default=True, help="Files downloaded at once.")
+@click.option("--jobs", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Files downloaded at once (without --scheduler; on a cluster: one per worker thread).")
 @click.option("--dry-run", is_flag=True,
               help="Print the local names of the selected files, one per line, then their total size when the "
                    "server announces it; download nothing but the plan (which is not saved).")
@@ -55,7 +57,8 @@ def _checked(parse: Callable) -> Callable:
               help="Attempts per request for transient failures (connection drops, timeouts, 5xx, 429).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds without data before a connection counts as stalled.")
-def download_command(partition, mirror, shard, **options) -> None:
+@scheduler_option
+def download_command(partition, mirror, shard, scheduler, **options) -> None:
     """Download a YouTube-8M partition, or one shard of it, as the official download.py does.
 
     \b
@@ -84,6 +87,14 @@ def download_command(partition, mirror, shard, **options) -> None:
     (Error downloading <file>. MD5 does not match!), never takes its final name (the official script leaves it
     in place) and stays in the plan; the other files go on and the exit status is 1. The free disk space is
     checked against the announced sizes before the first byte.
+
+    \b
+    On a Dask cluster (--scheduler ADDRESS, or REELSET_SCHEDULER): each file is downloaded, checked and renamed
+    into place by a worker, straight into --out, which must be a folder every worker sees at the same absolute
+    path (a shared file system); the workers must reach the data host. This process alone keeps the plan and
+    prints the lines above, as files finish; a worker that dies mid-file has its file taken up by another, which
+    resumes from what it left. The files and the plan are the same as a local run's.
     """
     config = config_from_environment(partition=partition, mirror=mirror, shard=shard, **options)
-    download_partition(config, Reporter()).check()
+    download_partition(config, Reporter(), scheduler=scheduler or None).check()
+
