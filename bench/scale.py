@@ -72,9 +72,10 @@ def make_inputs(folder: Path, videos: int, seconds: float, shards: int, records:
 def start_cluster(workers: int):
     import distributed
 
+    from reelset.testing.cluster import local_cluster
+
     started = time.perf_counter()
-    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
+    cluster = local_cluster(workers)
     client = distributed.Client(cluster.scheduler_address, set_as_default=False)
     client.wait_for_workers(workers)
     return cluster, client, time.perf_counter() - started

@@ -111,9 +111,10 @@ def ffprobe_json(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def local_cluster():
     """A Dask cluster on 127.0.0.1 for one test module: 2 worker processes of one thread, no dashboard."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as local:
+    pytest.importorskip("distributed")
+    from reelset.testing.cluster import local_cluster as start_local_cluster
+
+    with start_local_cluster(2) as local:
         yield local
 
 

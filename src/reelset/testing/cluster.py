@@ -1,6 +1,8 @@
-"""Killing a busy Dask worker mid-run, for the tests of the ``--scheduler`` steps (nothing lost, exact counts).
+"""A Dask cluster on 127.0.0.1 for the tests and benchmarks of the ``--scheduler`` steps, and killing a busy worker
+mid-run (nothing lost, exact counts).
 
-Use a :class:`BusyWorkerKiller` as (or from) a step's progress callback: at the first call where a worker of the
+:func:`local_cluster` listens on 127.0.0.1 only, on free ports (the scheduler's HTTP routes too: by default they take
+port 8787, and a second cluster on the machine warns and moves), with no dashboard. Use a :class:`BusyWorkerKiller` as (or from) a step's progress callback: at the first call where a worker of the
 client is running or holding a task, that worker's process gets SIGKILL (the worker cannot clean up, as when a
 machine dies); the scheduler reruns its tasks elsewhere, and the nanny starts a new worker process.
 """
@@ -10,6 +12,15 @@ from __future__ import annotations
 import os
 import signal
 from typing import Any
+
+
+def local_cluster(workers: int = 2):
+    """A ``distributed.LocalCluster`` of ``workers`` single-threaded worker processes on 127.0.0.1 (a context
+    manager; its ``scheduler_address`` is what ``--scheduler`` takes)."""
+    import distributed
+
+    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
 class BusyWorkerKiller:
