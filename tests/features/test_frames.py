@@ -25,28 +25,22 @@ from reelset.features.frames import (
     decode_frames,
     decode_frames_opencv,
 )
-from reelset.testing.media import make_video, make_index_video, read_frame_indexes, viewer_rule
+from reelset.testing.media import (
+    VFR_END_MS,
+    VFR_EXPECTED,
+    VFR_TIMES_MS,
+    ffmpeg_quietly,
+    make_index_video,
+    make_vfr_videos,
+    make_video,
+    read_frame_indexes,
+    viewer_rule,
+)
 
-# Irregular presentation times (ms) of the variable-frame-rate file: frame 3 is held 1.5 s (on screen at t = 1 and
-# t = 2), frames 4-7 are a burst no sample sees, frame 8 sits exactly on t = 3 (``<=``, not ``<``), and the last
-# frame (5.2 s) lasts 1 s (every frame of the generator's 1 fps source does), so the video ends at 6.2 s.
-VFR_TIMES_MS = (0, 500, 600, 700, 2200, 2250, 2300, 2999, 3000, 3001, 4500, 5200)
-VFR_END_MS = 6200
 VFR_OFFSET_MS = 1300  # not a whole second: sampling from the stream's zero would pick other frames
-# What a viewer sees at t = 0, 1, ..., 6.
-VFR_EXPECTED = [0, 3, 3, 8, 9, 10, 11]
 
 
 # --- Making and reading index videos ----------------------------------------------------------------------------------
-
-
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True)
-
-
-_index_video = make_index_video
-_indexes = read_frame_indexes
-_viewer_rule = viewer_rule
 
 
 def _original_loop(times_ms, fps, max_frames=300) -> list[int]:
@@ -103,7 +97,7 @@ def media(tmp_path_factory) -> Path:
 def cfr_videos(media) -> dict[tuple[int, int], Path]:
     """Index videos by (frame count, rate): 10.0 s, 10.5 s, 0.4 s and 1 s at 10 fps, 10 s at 1 fps."""
     return {
-        (frames, rate): _index_video(media / f"cfr_{frames}_{rate}.mp4", frames=frames, rate=rate)
+        (frames, rate): make_index_video(media / f"cfr_{frames}_{rate}.mp4", frames=frames, rate=rate)
         for frames, rate in [(100, 10), (105, 10), (4, 10), (10, 10), (10, 1)]
     }
 
@@ -115,19 +109,13 @@ def ten_seconds(cfr_videos) -> Path:
 
 @pytest.fixture(scope="module")
 def vfr_videos(media) -> dict[str, Path]:
-    return {
-        "mkv": _index_video(media / "vfr.mkv", frames=len(VFR_TIMES_MS), rate=1, times_ms=VFR_TIMES_MS),
-        "mp4": _index_video(media / "vfr.mp4", frames=len(VFR_TIMES_MS), rate=1, times_ms=VFR_TIMES_MS),
-        # The same frames starting 1.3 s into the stream: t = 0 is the first frame, not the stream's zero.
-        "mkv-offset": _index_video(media / "vfr_offset.mkv", frames=len(VFR_TIMES_MS), rate=1,
-                                   times_ms=tuple(t + VFR_OFFSET_MS for t in VFR_TIMES_MS)),
-    }
+    return make_vfr_videos(media, offset_ms=VFR_OFFSET_MS)
 
 
 @pytest.fixture(scope="module")
 def red_video(media) -> Path:
     path = media / "red.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48:r=10:d=2", "-c:v", "libx264", "-preset", "ultrafast",
+    ffmpeg_quietly("-f", "lavfi", "-i", "color=c=red:s=64x48:r=10:d=2", "-c:v", "libx264", "-preset", "ultrafast",
             "-pix_fmt", "yuv420p", str(path))
     return path
 
@@ -153,7 +141,7 @@ def test_constant_frame_rate_count_times_and_frames(cfr_videos, ffprobe, frames,
     np.testing.assert_array_equal(result.timestamps, np.arange(count, dtype=np.float64))
     assert result.timestamps.dtype == np.float64
     expected = [k * rate for k in range(count)]
-    assert _indexes(result.frames) == expected == _viewer_rule(_cfr_times(frames, rate), frames * 1000 // rate, 1)
+    assert read_frame_indexes(result.frames) == expected == viewer_rule(_cfr_times(frames, rate), frames * 1000 // rate, 1)
     assert result.frames.shape == (count, 48, 64, 3) and result.frames.dtype == np.uint8
     assert result.frames.flags["C_CONTIGUOUS"] and result.frames.flags["WRITEABLE"]
     assert result.source == str(path)
@@ -168,15 +156,15 @@ def test_constant_frame_rate_count_times_and_frames(cfr_videos, ffprobe, frames,
 @pytest.mark.parametrize("fps", [2, 3, 0.5, 2.5])
 def test_other_sampling_rates_pick_the_frame_shown(ten_seconds, fps):
     result = decode_frames(ten_seconds, fps=fps)
-    expected = _viewer_rule(_cfr_times(100, 10), 10_000, fps)
+    expected = viewer_rule(_cfr_times(100, 10), 10_000, fps)
     assert len(expected) == math.ceil(10 * fps)
-    assert _indexes(result.frames) == expected
+    assert read_frame_indexes(result.frames) == expected
     np.testing.assert_allclose(result.timestamps, np.arange(len(expected)) / fps, rtol=0, atol=1e-12)
 
 
 def test_max_frames_smaller_than_the_video_stops_early(ten_seconds):
     result = decode_frames(ten_seconds, max_frames=3)
-    assert _indexes(result.frames) == [0, 10, 20]
+    assert read_frame_indexes(result.frames) == [0, 10, 20]
     np.testing.assert_array_equal(result.timestamps, [0.0, 1.0, 2.0])
     assert result.duration == pytest.approx(10.0)  # the file's, not the samples'
     assert result.decoded_frames is not None and 21 <= result.decoded_frames < 100
@@ -184,10 +172,10 @@ def test_max_frames_smaller_than_the_video_stops_early(ten_seconds):
 
 def test_long_video_gives_max_frames_without_decoding_to_the_end(media):
     # 20 minutes at 1 fps, 32x24: 1200 frames, cheap to make, far longer than max_frames seconds.
-    path = _index_video(media / "long.mp4", frames=1200, rate=1, size=(32, 24))
+    path = make_index_video(media / "long.mp4", frames=1200, rate=1, size=(32, 24))
     result = decode_frames(path, max_frames=300)
     assert len(result) == 300
-    assert _indexes(result.frames) == list(range(300))
+    assert read_frame_indexes(result.frames) == list(range(300))
     assert result.timestamps[-1] == 299.0
     assert result.duration == pytest.approx(1200.0)
     # ffmpeg stopped once the 300th sample was out: about 300 frames of 1200 decoded (a few more in flight).
@@ -204,17 +192,17 @@ def test_variable_frame_rate_takes_the_frame_a_viewer_sees(vfr_videos, kind):
     # The file really has the irregular times (a regular one would make this test prove nothing).
     assert _packet_times_ms(path) == [t + offset for t in VFR_TIMES_MS]
     result = decode_frames(path)
-    assert _viewer_rule(VFR_TIMES_MS, VFR_END_MS, 1) == VFR_EXPECTED  # the oracle agrees with the hand count
-    assert _indexes(result.frames) == VFR_EXPECTED  # frame 3 (held 1.5 s) twice, the burst 4-7 never
+    assert viewer_rule(VFR_TIMES_MS, VFR_END_MS, 1) == VFR_EXPECTED  # the oracle agrees with the hand count
+    assert read_frame_indexes(result.frames) == VFR_EXPECTED  # frame 3 (held 1.5 s) twice, the burst 4-7 never
     np.testing.assert_array_equal(result.timestamps, np.arange(len(VFR_EXPECTED), dtype=np.float64))
     assert result.warnings == ()
 
 
 def test_variable_frame_rate_at_two_per_second(vfr_videos):
     result = decode_frames(vfr_videos["mp4"], fps=2)
-    expected = _viewer_rule(VFR_TIMES_MS, VFR_END_MS, 2)
+    expected = viewer_rule(VFR_TIMES_MS, VFR_END_MS, 2)
     assert expected == [0, 1, 3, 3, 3, 6, 8, 9, 9, 10, 10, 11, 11]
-    assert _indexes(result.frames) == expected
+    assert read_frame_indexes(result.frames) == expected
 
 
 # --- Geometry: rotation, odd sizes, resizing, audio ------------------------------------------------------------------
@@ -271,7 +259,7 @@ def test_size_resizes_to_exactly_that_shape(ten_seconds, size):
     width, height = size
     assert result.frames.shape == (4, height, width, 3)
     assert result.source_size == (64, 48)
-    assert _indexes(result.frames) == [0, 10, 20, 30]  # the same frames, only resized
+    assert read_frame_indexes(result.frames) == [0, 10, 20, 30]  # the same frames, only resized
 
 
 # --- File names ----------------------------------------------------------------------------------------------------
@@ -283,7 +271,7 @@ def test_awkward_file_names(ten_seconds, tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)  # relative names: "-dash.mp4" could be an option, "a:b.mp4" a protocol
     result = decode_frames(name, max_frames=3)
     assert result.source == name
-    assert _indexes(result.frames) == [0, 10, 20]
+    assert read_frame_indexes(result.frames) == [0, 10, 20]
     absent = name.replace(".mp4", " absent.mp4")
     with pytest.raises(MediaError) as missing:
         decode_frames(absent)
@@ -295,7 +283,7 @@ def test_awkward_file_names_with_opencv(ten_seconds, tmp_path, monkeypatch):
     name = "vidéo 東京 ,x:-.mp4"
     shutil.copyfile(ten_seconds, tmp_path / name)
     monkeypatch.chdir(tmp_path)
-    assert _indexes(decode_frames_opencv(name, max_frames=3).frames) == [0, 11, 21]
+    assert read_frame_indexes(decode_frames_opencv(name, max_frames=3).frames) == [0, 11, 21]
 
 
 # --- Bad input -----------------------------------------------------------------------------------------------------
@@ -320,10 +308,10 @@ def _bad_input(kind: str, folder: Path) -> Path:
         (folder / "text.mp4").write_text("not a video, only text\n" * 20)
         return folder / "text.mp4"
     if kind == "truncated-moov-at-end":
-        whole = _index_video(folder / "whole.mp4", frames=30)  # not faststart: the index is in the cut-off half
+        whole = make_index_video(folder / "whole.mp4", frames=30)  # not faststart: the index is in the cut-off half
         return _cut_in_half(whole, folder / "truncated.mp4")
     if kind == "audio-only":
-        _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(folder / "audio.m4a"))
+        ffmpeg_quietly("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(folder / "audio.m4a"))
         return folder / "audio.m4a"
     raise AssertionError(kind)
 
@@ -366,7 +354,7 @@ def test_bad_input_raises_with_opencv_too(tmp_path, kind, reason):
 
 
 def test_truncated_faststart_file_gives_frames_up_to_the_damage_and_a_warning(tmp_path):
-    whole = _index_video(tmp_path / "whole.mp4", frames=100, extra=("-movflags", "+faststart"))
+    whole = make_index_video(tmp_path / "whole.mp4", frames=100, extra=("-movflags", "+faststart"))
     path = _cut_in_half(whole, tmp_path / "cut.mp4")
     cut = path.stat().st_size
     packets = subprocess.run(
@@ -379,7 +367,7 @@ def test_truncated_faststart_file_gives_frames_up_to_the_damage_and_a_warning(tm
     # The cut is mid-file, and the first damaged frame is no sample's frame (were it half-decoded it is not picked).
     assert 20 < last_intact < 80 and last_intact % 10 != 9
     result = decode_frames(path)
-    assert _indexes(result.frames) == [10 * k for k in range(last_intact // 10 + 1)]
+    assert read_frame_indexes(result.frames) == [10 * k for k in range(last_intact // 10 + 1)]
     assert result.duration == pytest.approx(10.0)
     (warning,) = result.warnings
     assert "\n" not in warning
@@ -434,7 +422,7 @@ def test_opencv_loop_reproduces_the_original_quirks(cfr_videos, frames, rate, ex
     path = cfr_videos[(frames, rate)]
     result = decode_frames_opencv(path)
     assert _original_loop(_cfr_times(frames, rate), 1) == expected
-    assert _indexes(result.frames) == expected
+    assert read_frame_indexes(result.frames) == expected
     np.testing.assert_allclose(result.timestamps, np.array(expected) / rate, atol=1e-6)
     assert result.decoded_frames is None and result.rotation == 0 and result.source_size == (64, 48)
     assert result.frames.flags["C_CONTIGUOUS"]
@@ -442,7 +430,7 @@ def test_opencv_loop_reproduces_the_original_quirks(cfr_videos, frames, rate, ex
 
 def test_opencv_loop_max_frames(ten_seconds):
     pytest.importorskip("cv2")
-    assert _indexes(decode_frames_opencv(ten_seconds, max_frames=3).frames) == [0, 11, 21]
+    assert read_frame_indexes(decode_frames_opencv(ten_seconds, max_frames=3).frames) == [0, 11, 21]
 
 
 def test_opencv_loop_drifts_on_variable_frame_rate(vfr_videos):
@@ -450,11 +438,11 @@ def test_opencv_loop_drifts_on_variable_frame_rate(vfr_videos):
     result = decode_frames_opencv(vfr_videos["mp4"])
     expected = _original_loop(VFR_TIMES_MS, 1)
     assert expected == [0, 5, 11]  # 3 samples where a viewer-time decoder takes 7
-    assert _indexes(result.frames) == expected
+    assert read_frame_indexes(result.frames) == expected
     np.testing.assert_allclose(result.timestamps, [0.0, 2.25, 5.2], atol=1e-6)
 
 
-def test_opencv_loop_rotation_matches_ffmpeg(media):
+def test_opencv_loop_rotation_matchesffmpeg_quietly(media):
     pytest.importorskip("cv2")
     path = make_video(media / "rotated_cv.mp4", seconds=1, width=64, height=48, audio=None, rotate=90)
     ours, original = decode_frames(path), decode_frames_opencv(path)

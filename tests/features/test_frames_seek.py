@@ -20,31 +20,27 @@ import pytest
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError
 from reelset.features.frames import decode_frames
-from reelset.testing.media import make_video, make_index_video, read_frame_indexes, viewer_rule
+from reelset.testing.media import (
+    VFR_END_MS,
+    VFR_EXPECTED,
+    VFR_TIMES_MS,
+    ffmpeg_quietly,
+    make_index_video,
+    make_vfr_videos,
+    make_video,
+    read_frame_indexes,
+    viewer_rule,
+)
 
 pytest.importorskip("av")
 
 from reelset.features.frames_seek import SeekUnsupported, available, decode_frames_seek  # noqa: E402
 
-VFR_TIMES_MS = (0, 500, 600, 700, 2200, 2250, 2300, 2999, 3000, 3001, 4500, 5200)
-VFR_END_MS = 6200
-VFR_EXPECTED = [0, 3, 3, 8, 9, 10, 11]
-
-
 # --- Making and reading index videos ----------------------------------------------------------------------------------
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True)
-
-
-_index_video = make_index_video
-_indexes = read_frame_indexes
-_viewer_rule = viewer_rule
-
-
 def _cfr_rule(frames: int, rate: int, fps, max_frames=300) -> list[int]:
-    return _viewer_rule([n * 1000 // rate for n in range(frames)], frames * 1000 // rate, fps, max_frames)
+    return viewer_rule([n * 1000 // rate for n in range(frames)], frames * 1000 // rate, fps, max_frames)
 
 
 def _packets(path: Path) -> list[tuple[int, bool]]:
@@ -88,7 +84,7 @@ def media(tmp_path_factory) -> Path:
 def gop_index_videos(media) -> dict[float, Path]:
     """10 s index videos at 10 fps with a keyframe every 1 s, 2 s and 10 s (no scene cuts)."""
     return {
-        gop: _index_video(media / f"index_gop{gop:g}.mp4", frames=100,
+        gop: make_index_video(media / f"index_gop{gop:g}.mp4", frames=100,
                           extra=("-g", str(round(gop * 10)), "-sc_threshold", "0"))
         for gop in (1, 2, 10)
     }
@@ -100,24 +96,19 @@ def bframe_videos(media) -> dict[str, Path]:
     and open GOPs (non-IDR keyframes whose leading B-frames refer to the previous GOP)."""
     codec = ("-preset", "medium", "-bf", "3", "-qp", "4", "-pix_fmt", "yuv420p", "-g", "20")
     return {
-        "closed": _index_video(media / "bframes.mp4", frames=100, codec=codec,
+        "closed": make_index_video(media / "bframes.mp4", frames=100, codec=codec,
                                extra=("-x264-params", "scenecut=0:b-adapt=0")),
-        "open": _index_video(media / "open_gop.mp4", frames=100, codec=codec,
+        "open": make_index_video(media / "open_gop.mp4", frames=100, codec=codec,
                              extra=("-x264-params", "open-gop=1:scenecut=0:b-adapt=0")),
         # MPEG-TS: Annex B start codes instead of mp4's length-prefixed NAL units, a 90 kHz clock starting at 1.4 s.
-        "closed-ts": _index_video(media / "bframes.ts", frames=100, codec=codec,
+        "closed-ts": make_index_video(media / "bframes.ts", frames=100, codec=codec,
                                   extra=("-x264-params", "scenecut=0:b-adapt=0")),
     }
 
 
 @pytest.fixture(scope="module")
 def vfr_videos(media) -> dict[str, Path]:
-    return {
-        "mkv": _index_video(media / "vfr.mkv", frames=len(VFR_TIMES_MS), rate=1, times_ms=VFR_TIMES_MS),
-        "mp4": _index_video(media / "vfr.mp4", frames=len(VFR_TIMES_MS), rate=1, times_ms=VFR_TIMES_MS),
-        "mkv-offset": _index_video(media / "vfr_offset.mkv", frames=len(VFR_TIMES_MS), rate=1,
-                                   times_ms=tuple(t + 1000 for t in VFR_TIMES_MS)),
-    }
+    return make_vfr_videos(media, offset_ms=1000)
 
 
 # --- Which frames, and how few are decoded ----------------------------------------------------------------------------
@@ -129,7 +120,7 @@ def test_constant_frame_rate_picks_the_frames_shown_and_decodes_only_their_depen
     path = gop_index_videos[gop]
     assert sum(key for _, key in _packets(path)) == 10 // gop  # the file really has those GOPs
     ours, pipe = _assert_same_as_pipe(path)
-    assert _indexes(ours.frames) == _cfr_rule(100, 10, 1) == list(range(0, 100, 10))
+    assert read_frame_indexes(ours.frames) == _cfr_rule(100, 10, 1) == list(range(0, 100, 10))
     # Sample k is frame 10k. GOP 1 s: every sample is a keyframe, 1 frame decoded each. GOP 2 s: odd samples need
     # their GOP up to them (0..10, 20..30, ...: 11 frames per 2 samples). GOP 10 s: frames 0..90, the tail skipped.
     assert ours.decoded_frames == decoded
@@ -140,7 +131,7 @@ def test_constant_frame_rate_picks_the_frames_shown_and_decodes_only_their_depen
 def test_other_sampling_rates(gop_index_videos, fps):
     path = gop_index_videos[2]
     ours, _ = _assert_same_as_pipe(path, fps=float(fps))
-    assert _indexes(ours.frames) == _cfr_rule(100, 10, Fraction(float(fps)).limit_denominator(1_000_000))
+    assert read_frame_indexes(ours.frames) == _cfr_rule(100, 10, Fraction(float(fps)).limit_denominator(1_000_000))
 
 
 @pytest.mark.parametrize("kind", ["closed", "open", "closed-ts"])
@@ -164,38 +155,38 @@ def test_b_frames_and_open_gop(bframe_videos, kind, fps):
     expected = _cfr_rule(100, 10, Fraction(float(fps)).limit_denominator(1_000_000))
     if fps == Fraction(10, 39):
         assert expected == [0, 39, 78]  # 39 and 78 are leading frames of the keyframes 40 and 80 (open GOP)
-    assert _indexes(ours.frames) == expected
+    assert read_frame_indexes(ours.frames) == expected
 
 
 @pytest.mark.parametrize("kind", ["mkv", "mp4", "mkv-offset"])
 @pytest.mark.parametrize("fps", [1, 2])
 def test_variable_frame_rate(vfr_videos, kind, fps):
     ours, _ = _assert_same_as_pipe(vfr_videos[kind], fps=fps)
-    expected = _viewer_rule(VFR_TIMES_MS, VFR_END_MS, fps)
+    expected = viewer_rule(VFR_TIMES_MS, VFR_END_MS, fps)
     assert expected == (VFR_EXPECTED if fps == 1 else [0, 1, 3, 3, 3, 6, 8, 9, 9, 10, 10, 11, 11])
-    assert _indexes(ours.frames) == expected
+    assert read_frame_indexes(ours.frames) == expected
 
 
 def test_max_frames_smaller_than_the_video(gop_index_videos):
     ours, _ = _assert_same_as_pipe(gop_index_videos[1], max_frames=3)
-    assert _indexes(ours.frames) == [0, 10, 20]
+    assert read_frame_indexes(ours.frames) == [0, 10, 20]
     assert ours.decoded_frames == 3
     assert ours.duration == pytest.approx(10.0)
 
 
 def test_long_video_is_read_only_up_to_the_last_sample(media):
     # 20 minutes at 1 fps, one keyframe every 250 frames (x264's default): 300 samples need frames 0..299.
-    path = _index_video(media / "long.mp4", frames=1200, rate=1, size=(32, 24))
+    path = make_index_video(media / "long.mp4", frames=1200, rate=1, size=(32, 24))
     result = decode_frames_seek(path, max_frames=300)
-    assert _indexes(result.frames) == list(range(300))
+    assert read_frame_indexes(result.frames) == list(range(300))
     assert result.decoded_frames == 300
     assert result.duration == pytest.approx(1200.0)
 
 
 def test_short_video_gives_one_frame(media):
-    path = _index_video(media / "short.mp4", frames=4)  # 0.4 s
+    path = make_index_video(media / "short.mp4", frames=4)  # 0.4 s
     ours, _ = _assert_same_as_pipe(path)
-    assert _indexes(ours.frames) == [0]
+    assert read_frame_indexes(ours.frames) == [0]
     assert ours.decoded_frames == 1
 
 
@@ -229,7 +220,7 @@ def test_tagged_colours_convert_like_the_pipe(media, colour):
     path = media / f"{colour}.mp4"
     tags = (["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"] if colour == "bt709"
             else ["-pix_fmt", "yuvj420p"])
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=3", "-c:v", "libx264", "-preset", "ultrafast", *tags,
+    ffmpeg_quietly("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=3", "-c:v", "libx264", "-preset", "ultrafast", *tags,
             str(path))
     _assert_same_as_pipe(path)
     _assert_same_as_pipe(path, size=(48, 48))
@@ -253,7 +244,7 @@ def test_awkward_file_names(gop_index_videos, tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     result = decode_frames_seek(name, max_frames=3)
     assert result.source == name
-    assert _indexes(result.frames) == [0, 10, 20]
+    assert read_frame_indexes(result.frames) == [0, 10, 20]
 
 
 def _cut_in_half(source: Path, target: Path) -> Path:
@@ -263,11 +254,11 @@ def _cut_in_half(source: Path, target: Path) -> Path:
 
 
 def test_truncated_faststart_file_gives_the_frames_up_to_the_damage(tmp_path):
-    whole = _index_video(tmp_path / "whole.mp4", frames=100, extra=("-movflags", "+faststart"))
+    whole = make_index_video(tmp_path / "whole.mp4", frames=100, extra=("-movflags", "+faststart"))
     path = _cut_in_half(whole, tmp_path / "cut.mp4")
     ours, pipe = decode_frames_seek(path), _pipe(path)
     assert len(ours) == len(pipe) >= 3
-    assert _indexes(ours.frames) == _indexes(pipe.frames) == [10 * k for k in range(len(ours))]
+    assert read_frame_indexes(ours.frames) == read_frame_indexes(pipe.frames) == [10 * k for k in range(len(ours))]
     assert np.array_equal(ours.frames, pipe.frames)
     (warning,) = ours.warnings
     assert "\n" not in warning
@@ -314,7 +305,7 @@ def _bad_input(kind: str, folder: Path, sample: Path) -> Path:
     if kind == "truncated-moov-at-end":
         return _cut_in_half(sample, folder / "truncated.mp4")  # not faststart: the index is in the lost half
     if kind == "audio-only":
-        _ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(folder / "audio.m4a"))
+        ffmpeg_quietly("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(folder / "audio.m4a"))
         return folder / "audio.m4a"
     raise AssertionError(kind)
 
@@ -360,7 +351,7 @@ def test_timeout(gop_index_videos):
 
 def test_raw_stream_without_timestamps_is_left_to_the_pipe(media):
     path = media / "raw.h264"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=3", "-c:v", "libx264", "-preset", "ultrafast",
+    ffmpeg_quietly("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=3", "-c:v", "libx264", "-preset", "ultrafast",
             "-f", "h264", str(path))
     with pytest.raises(SeekUnsupported) as caught:
         decode_frames_seek(path)

@@ -13,6 +13,7 @@ else. Probing is not here either: that is :func:`reelset.core.ffmpeg.probe`.
 from __future__ import annotations
 
 import math
+import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -286,6 +287,33 @@ def make_index_video(
     _run_ffmpeg(["-f", "lavfi", "-i", f"color=c=black:s={width}x{height}:r={rate}", "-vf", ",".join(chain),
                  "-frames:v", str(frames), "-c:v", "libx264", *codec, *timing, *extra, str(path)], path)
     return path
+
+
+# The variable-frame-rate index video of the decoder tests. Irregular presentation times (ms): frame 3 is held 1.5 s
+# (on screen at t = 1 and t = 2), frames 4-7 are a burst no sample sees, frame 8 sits exactly on t = 3 (``<=``, not
+# ``<``), and the last frame (5.2 s) lasts 1 s (every frame of the generator's 1 fps source does), so the video ends
+# at 6.2 s. VFR_EXPECTED: what a viewer sees at t = 0, 1, ..., 6.
+VFR_TIMES_MS = (0, 500, 600, 700, 2200, 2250, 2300, 2999, 3000, 3001, 4500, 5200)
+VFR_END_MS = 6200
+VFR_EXPECTED = [0, 3, 3, 8, 9, 10, 11]
+
+
+def make_vfr_videos(folder: Path, *, offset_ms: int) -> dict[str, Path]:
+    """The :data:`VFR_TIMES_MS` index video as ``mkv`` and ``mp4``, and as ``mkv-offset`` with its frames starting
+    ``offset_ms`` into the stream (t = 0 is the first frame, not the stream's zero)."""
+    folder = Path(folder)
+    frames = len(VFR_TIMES_MS)
+    return {
+        "mkv": make_index_video(folder / "vfr.mkv", frames=frames, rate=1, times_ms=VFR_TIMES_MS),
+        "mp4": make_index_video(folder / "vfr.mp4", frames=frames, rate=1, times_ms=VFR_TIMES_MS),
+        "mkv-offset": make_index_video(folder / "vfr_offset.mkv", frames=frames, rate=1,
+                                       times_ms=tuple(t + offset_ms for t in VFR_TIMES_MS)),
+    }
+
+
+def ffmpeg_quietly(*args: str) -> None:
+    """``ffmpeg -nostdin -v error -y ARGS`` for a test's own odd inputs (CalledProcessError when it fails)."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, capture_output=True)
 
 
 def read_frame_indexes(frames) -> list[int]:
