@@ -177,3 +177,4 @@ def test_cli_with_the_scheduler_variable(tmp_path, media_server, sources, local_
                                       "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == 1
     assert result.output.startswith("error: --scheduler tcp://127.0.0.1:9: cannot reach the Dask scheduler")
+    assert not (tmp_path / "w").exists()  # nothing written

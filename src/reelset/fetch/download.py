@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from reelset.core.atomic import atomic_write_text, remove_stale_temps
+from reelset.core.cluster import client_for, worker_threads
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError, executable
 from reelset.core.locks import exclusive_lock
@@ -336,15 +337,23 @@ def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Re
     """Download and normalise the first ``max_duration`` seconds of each video; see the module docstring.
 
     Raises:
-        ReelsetError: the run cannot start (settings, ffmpeg missing, folder locked, cookies unreadable).
+        ReelsetError: the run cannot start (settings, ffmpeg missing, scheduler unreachable, folder locked, cookies
+            unreadable).
     """
     reporter = reporter or Reporter()
     settings.validate()
     for tool in ("ffmpeg", "ffprobe"):
         executable(tool)
-    out_dir = Path(settings.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    with client_for(settings.scheduler) as client:  # connected first: an unreachable scheduler writes nothing
+        summary = _download_into(Path(settings.out_dir), ids, settings, reporter, client)
+    summary.elapsed = time.monotonic() - started
+    return summary
+
+
+def _download_into(out_dir: Path, ids: Iterable[str], settings: DownloadSettings, reporter: Reporter,
+                   client) -> DownloadSummary:
+    out_dir.mkdir(parents=True, exist_ok=True)
     with folder_lock(out_dir):
         removed = clean_leftovers(out_dir)
         if removed:
@@ -355,7 +364,7 @@ def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Re
         if session.js_runtime is None and "youtube.com" in settings.url_template:
             reporter.warn("no JavaScript runtime for yt-dlp (deno >= 2.3 or node >= 22): YouTube downloads will "
                           "fail with env_error; run `reelset doctor`")
-        with StatusStore(out_dir / STATUS_FILE) as store, _cluster(settings, session, reporter) as cluster:
+        with StatusStore(out_dir / STATUS_FILE) as store, _cluster(client, settings, session, reporter) as cluster:
             if store.damaged_lines:
                 reporter.warn(f"{out_dir / STATUS_FILE}: ignored {store.damaged_lines} damaged line(s)")
             unique_ids, pending, invalid = _triage(ids, settings, store, reporter)
@@ -368,28 +377,26 @@ def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Re
         with contextlib.suppress(OSError):
             (out_dir / PARTIAL_DIR).rmdir()  # only when empty
         atomic_write_text(out_dir / MISSING_FILE, "".join(f"{video_id}\n" for video_id in summary.missing))
-    summary.elapsed = time.monotonic() - started
     return summary
 
 
 @contextlib.contextmanager
-def _cluster(settings: DownloadSettings, session: YtdlpSession, reporter: Reporter):
-    """The run's attempts on the Dask cluster of ``settings.scheduler``, or None for attempts in this process."""
-    if settings.scheduler is None:
+def _cluster(client, settings: DownloadSettings, session: YtdlpSession, reporter: Reporter):
+    """The run's attempts on the workers of ``client`` (a ``distributed.Client``), or None (no client) for attempts
+    in this process."""
+    if client is None:
         yield None
         return
-    from reelset.core.cluster import client_for, worker_threads
     from reelset.fetch.download_cluster import ClusterAttempts
 
-    with client_for(settings.scheduler) as client:
-        cluster = ClusterAttempts(client, settings.clip_settings(), session, settings.tries, settings.sleep,
-                                  settings.max_sleep)
-        reporter.line(f"dask: attempts run on the cluster at {client.scheduler.address} "
-                      f"({worker_threads(client)} worker threads now), at most {settings.jobs} at a time")
-        try:
-            yield cluster
-        finally:
-            cluster.close()
+    cluster = ClusterAttempts(client, settings.clip_settings(), session, settings.tries, settings.sleep,
+                              settings.max_sleep)
+    reporter.line(f"dask: attempts run on the cluster at {client.scheduler.address} "
+                  f"({worker_threads(client)} worker threads now), at most {settings.jobs} at a time")
+    try:
+        yield cluster
+    finally:
+        cluster.close()
 
 
 def _schedule(run: _Run, unique_ids: list[str], pending: list[str], summary: DownloadSummary) -> None:

@@ -161,7 +161,6 @@ class ClusterAttempts:
         self.pacer = ClusterPacer(f"{self.token}-pacer", min_gap, max_gap, self.client)
         self.pacer.open()
         self._stop = import_distributed().Event(f"{self.token}-stop", client=self.client)
-        self._stop.clear()
 
     def attempt(self, video_id: str, attempt: int, progress=None) -> Outcome | None:
         """One attempt on the cluster, waited for here (``progress`` is not reported back from workers)."""
