@@ -37,8 +37,8 @@ from reelset.core.ffmpeg import probe, run_ffmpeg
 from reelset.core.progress import Reporter
 from reelset.fetch.download import DownloadSettings, download_videos
 from reelset.fetch.normalise import AAC_BITRATE, X264_CRF, X264_PRESET
-from reelset.testing.media import make_video
-from reelset.testing.servers import MediaServer
+from reelset.sandbox.media import make_video
+from reelset.sandbox.servers import MediaServer
 
 MAX_HEIGHT = 480
 

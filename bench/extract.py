@@ -46,9 +46,12 @@ import numpy as np
 
 from reelset.features.backbones import load_backbone
 from reelset.features.extract import ExtractSettings, VideoFeatures, VideoInput, extract, make_record
-from reelset.features.frames import benchmark_decode, decode_frames, decode_frames_opencv
-from reelset.testing.media import make_video
+from reelset.features.frames import decode_frames
+from reelset.sandbox.media import make_video
 from reelset.yt8m.records import read_records, write_records
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+from tests.support.opencv_reference import benchmark_decode, decode_frames_opencv  # noqa: E402
 
 BACKBONE = "efficientnet-lite0"
 TARGET = 1.5  # reelset / original frames per second, on the CPU

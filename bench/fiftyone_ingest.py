@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+
 CLIP_DURATION = 90
 VIDEO_SECONDS = 500
 MAX_DEPTH = 12
@@ -41,8 +43,8 @@ GPT_FIELDS = {"gpt_summary_brief": ("summary", "brief"), "gpt_summary_detailed":
 
 def make_data(work: Path, count: int) -> tuple[Path, Path]:
     """Parquet shards of ``count`` rows and a clip for each (hard links of one real mp4)."""
-    from reelset.testing.action100m_sample import make_row, write_sample_repo
-    from reelset.testing.media import make_video
+    from reelset.sandbox.action100m_sample import make_row, write_sample_repo
+    from reelset.sandbox.media import make_video
 
     data, videos = work / f"data-{count}", work / f"videos-{count}"
     if (data / "data").exists():
@@ -161,7 +163,7 @@ def main() -> None:
         return
     sizes = [20] if args.quick else [int(size) for size in args.sizes.split(",")]
 
-    from reelset.testing.mongo import MongoServer
+    from tests.support.mongo import MongoServer
 
     results = []
     with tempfile.TemporaryDirectory(prefix="reelset-bench-ingest-") as tmp, MongoServer() as mongo:

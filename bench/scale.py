@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+
 WIDTH, HEIGHT, FPS = 320, 240, 25
 FRAMES_PER_RECORD = 300
 MODES = ("local", "dask-1", "dask-2")
@@ -48,8 +50,8 @@ MODES = ("local", "dask-1", "dask-2")
 
 def make_inputs(folder: Path, videos: int, seconds: float, shards: int, records: int):
     from reelset.features.extract import VideoInput
-    from reelset.testing.media import make_video
-    from reelset.testing.yt8m_sample import write_sample_shard
+    from reelset.sandbox.media import make_video
+    from reelset.sandbox.yt8m_sample import write_sample_shard
 
     patterns = ("testsrc2", "smptebars", "mandelbrot", "testsrc")
     inputs = []
@@ -72,7 +74,7 @@ def make_inputs(folder: Path, videos: int, seconds: float, shards: int, records:
 def start_cluster(workers: int):
     import distributed
 
-    from reelset.testing.cluster import local_cluster
+    from tests.support.cluster import local_cluster
 
     started = time.perf_counter()
     cluster = local_cluster(workers)
@@ -119,8 +121,9 @@ def main() -> None:
 
     import torch
 
-    from reelset.core.cluster import map_ordered
-    from reelset.features.extract import ExtractSettings, extract, settings_backbone
+    from reelset.features.extract import ExtractSettings, extract
+    from reelset.features.video import settings_backbone
+    from reelset.scale.cluster import DaskExecutor
     from reelset.yt8m.export import export_per_file
     from reelset.yt8m.records import read_records
 
@@ -144,14 +147,14 @@ def main() -> None:
             for round_number in range(rounds):
                 cpu_before = cluster_cpu_seconds(scheduler)
                 seconds_taken, summary = timed(extract, inputs, out / mode / "features.tfrecord", settings,
-                                               backbone=None if scheduler else backbone, scheduler=scheduler)
+                                               backbone=None if scheduler else backbone, executor=scheduler)
                 cpu_taken = cluster_cpu_seconds(scheduler) - cpu_before
                 if summary.encoded != videos:
                     raise SystemExit(f"{mode}: {summary.line}; failures: {summary.failures[:3]}")
                 if extract_best is None or seconds_taken < extract_best[0]:
                     extract_best = (seconds_taken, summary.frames, cpu_taken)
                 cpu_before = cluster_cpu_seconds(scheduler)
-                seconds_taken, exported = timed(export_per_file, paths, out / mode / "parquet", scheduler=scheduler)
+                seconds_taken, exported = timed(export_per_file, paths, out / mode / "parquet", executor=scheduler)
                 cpu_taken = cluster_cpu_seconds(scheduler) - cpu_before
                 if export_best is None or seconds_taken < export_best[0]:
                     export_best = (seconds_taken, exported.records, cpu_taken)
@@ -178,11 +181,11 @@ def main() -> None:
             cluster, client, started = start_cluster(workers)
             try:
                 first, _ = timed(extract, inputs[:workers], out / f"first-{mode}.tfrecord", settings,
-                                 scheduler=client)
+                                 executor=client)
                 measure(mode, client)
-                one_warm, _ = timed(extract, inputs[:1], out / f"one-{mode}.tfrecord", settings, scheduler=client)
+                one_warm, _ = timed(extract, inputs[:1], out / f"one-{mode}.tfrecord", settings, executor=client)
                 empty_tasks = 200
-                round_trip, _ = timed(lambda: list(map_ordered(client, abs, range(empty_tasks))))
+                round_trip, _ = timed(lambda: list(DaskExecutor(client).map_ordered(abs, range(empty_tasks))))
                 results["overhead"][mode] = {"cluster_start_s": started, "first_extract_s": first,
                                              "one_video_warm_s": one_warm,
                                              "empty_task_ms": 1000 * round_trip / empty_tasks}

@@ -195,7 +195,7 @@ def peak_rss_mb() -> float:
 # ------------------------------------------------------------------------------------------------ the driver
 
 def make_files(folder: Path, frame_records: int, video_records: int) -> dict[str, Path]:
-    from reelset.testing.yt8m_sample import write_sample_shard
+    from reelset.sandbox.yt8m_sample import write_sample_shard
     files = {"frame": folder / f"frame_{frame_records}x{FRAMES}.tfrecord",
              "video": folder / f"video_{video_records}.tfrecord"}
     if not files["frame"].exists():

@@ -51,7 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reelset.testing.eval_util_reference import reference_metrics
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.support
+from tests.support.eval_util_reference import reference_metrics  # noqa: E402
 
 RGB, AUDIO = 1024, 128
 METRIC_VIDEOS, METRIC_CLASSES = 10_000, 3_862

@@ -388,7 +388,7 @@ def svg_to_png(svg: Path, png: Path) -> None:
 
 def shoot_terminal(workdir: Path, svg: Path, png: Path) -> list[Path]:
     """``reelset action100m download`` in tmux against the demo's files on 127.0.0.1, captured mid-run."""
-    from reelset.testing.servers import MediaServer
+    from reelset.sandbox.servers import MediaServer
 
     ensure_demo(workdir, need_dataset=False)
     redirects = served_media(workdir / "fake-youtube")

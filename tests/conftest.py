@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from reelset.core.progress import Reporter
-from reelset.testing.media import make_hls, make_video
-from reelset.testing.mongo import MongoServer
-from reelset.testing.servers import MediaServer
+from reelset.sandbox.media import make_hls, make_video
+from reelset.sandbox.servers import MediaServer
+from tests.support.mongo import MongoServer
 
 # FiftyOne reads its configuration when first imported (by the test modules, after this file): give this test
-# session a MongoDB server of its own, never the user's database (reelset.testing.mongo says why a private
+# session a MongoDB server of its own, never the user's database (tests.support.mongo says why a private
 # FIFTYONE_DATABASE_DIR alone is not enough).
 _MONGO = MongoServer()
 atexit.register(_MONGO.close)
@@ -112,7 +112,7 @@ def ffprobe_json(path: Path) -> dict:
 def local_cluster():
     """A Dask cluster on 127.0.0.1 for one test module: 2 worker processes of one thread, no dashboard."""
     pytest.importorskip("distributed")
-    from reelset.testing.cluster import local_cluster as start_local_cluster
+    from tests.support.cluster import local_cluster as start_local_cluster
 
     with start_local_cluster(2) as local:
         yield local

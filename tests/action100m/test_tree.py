@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from reelset.action100m.tree import LEAF, MID, ROOT, build_tree, is_na
-from reelset.testing.action100m_sample import make_row
+from reelset.sandbox.action100m_sample import make_row
 
 
 def node(node_id, parent_id, level, start, end, **extra):

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from reelset.core.http import ChecksumError, HttpError, content_length, download_file, fetch_bytes, part_path
-from reelset.testing.servers import Fault, MediaServer
+from reelset.sandbox.servers import Fault, MediaServer
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from reelset.core.mp4 import read_mp4_video
-from reelset.testing.media import make_video
+from reelset.sandbox.media import make_video
 
 
 def ffprobe_video(path):

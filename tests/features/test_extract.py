@@ -15,17 +15,9 @@ from click.testing import CliRunner
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.features.backbones import load_backbone
-from reelset.features.extract import (
-    ExtractSettings,
-    VideoInput,
-    extract,
-    extract_video_features,
-    find_videos,
-    read_inputs,
-    read_video_csv,
-    shard_paths,
-)
-from reelset.testing.media import make_video
+from reelset.features.extract import extract, find_videos, read_inputs, read_video_csv, shard_paths
+from reelset.features.video import ExtractSettings, VideoInput, extract_video_features
+from reelset.sandbox.media import make_video
 from reelset.yt8m.records import dequantize, read_records
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from reelset.cli import cli
 from reelset.features.extract import ExtractSettings, VideoInput, extract
-from reelset.testing.cluster import BusyWorkerKiller
-from reelset.testing.media import make_video
+from reelset.sandbox.media import make_video
 from reelset.yt8m.records import read_records
+from tests.support.cluster import BusyWorkerKiller
 
 distributed = pytest.importorskip("distributed")
 torch = pytest.importorskip("torch")
@@ -72,7 +72,7 @@ def reference(folder, inputs, tmp_path_factory) -> tuple[bytes, object]:
 def test_same_file_as_the_local_run_and_same_summary(client, inputs, reference, in_folder, tmp_path):
     out = tmp_path / "cluster.tfrecord"
     seen = []
-    summary = extract(inputs, out, ExtractSettings(use_cache=False, device="cpu"), scheduler=client,
+    summary = extract(inputs, out, ExtractSettings(use_cache=False, device="cpu"), executor=client,
                       on_video=lambda video, error: seen.append((video.path, error)))
     local_bytes, local_summary = reference
     assert out.read_bytes() == local_bytes
@@ -88,7 +88,7 @@ def test_same_file_as_the_local_run_and_same_summary(client, inputs, reference, 
 def test_a_worker_killed_mid_run_loses_nothing(client, inputs, reference, in_folder, tmp_path):
     killer = BusyWorkerKiller(client)
     out = tmp_path / "killed.tfrecord"
-    summary = extract(inputs, out, ExtractSettings(use_cache=False, device="cpu"), scheduler=client, on_video=killer)
+    summary = extract(inputs, out, ExtractSettings(use_cache=False, device="cpu"), executor=client, on_video=killer)
     assert killer.killed, "no busy worker to kill"
     assert out.read_bytes() == reference[0]  # every record, once, in order
     assert (summary.encoded, summary.total, len(summary.failures)) == (VIDEOS, VIDEOS + 1, 1)

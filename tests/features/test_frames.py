@@ -19,23 +19,19 @@ import pytest
 
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError
-from reelset.features.frames import (
-    DecodedFrames,
-    benchmark_decode,
-    decode_frames,
-    decode_frames_opencv,
-)
-from reelset.testing.media import (
+from reelset.features.frames import DecodedFrames, decode_frames
+from reelset.sandbox.media import make_video
+from tests.support.media import (
     VFR_END_MS,
     VFR_EXPECTED,
     VFR_TIMES_MS,
     ffmpeg_quietly,
     make_index_video,
     make_vfr_videos,
-    make_video,
     read_frame_indexes,
     viewer_rule,
 )
+from tests.support.opencv_reference import benchmark_decode, decode_frames_opencv
 
 VFR_OFFSET_MS = 1300  # not a whole second: sampling from the stream's zero would pick other frames
 

@@ -1,5 +1,5 @@
-"""The PyAV decoder (``frames_seek``) against the ffmpeg pipe (``decode_frames(method="ffmpeg")``) on real files made
-with ffmpeg: the same frames, byte for byte, while decoding fewer source frames.
+"""The PyAV decoder (``reelset.features.frames._seek``) against the ffmpeg pipe (``decode_frames(method="ffmpeg")``)
+on real files made with ffmpeg: the same frames, byte for byte, while decoding fewer source frames.
 
 "Index videos" show their own frame number ``n`` in three horizontal bands (hundreds, tens, units; luma
 ``16 + 20 * digit``), so every sample can be read back to the source frame it came from; the expected frames are
@@ -20,21 +20,21 @@ import pytest
 from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError
 from reelset.features.frames import decode_frames
-from reelset.testing.media import (
+from reelset.sandbox.media import make_video
+from tests.support.media import (
     VFR_END_MS,
     VFR_EXPECTED,
     VFR_TIMES_MS,
     ffmpeg_quietly,
     make_index_video,
     make_vfr_videos,
-    make_video,
     read_frame_indexes,
     viewer_rule,
 )
 
 pytest.importorskip("av")
 
-from reelset.features.frames_seek import SeekUnsupported, available, decode_frames_seek  # noqa: E402
+from reelset.features.frames._seek import SeekUnsupported, available, decode_frames_seek  # noqa: E402
 
 # --- Making and reading index videos ----------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from reelset.features.backbones.model_files import (
     check_model_dir,
     fetch_inception_files,
 )
-from reelset.testing.servers import Fault, MediaServer
+from reelset.sandbox.servers import Fault, MediaServer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow", reason="the inception-yt8m backbone runs on the optional tensorflow extra")

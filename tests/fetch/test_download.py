@@ -8,8 +8,8 @@ import pytest
 
 from reelset.core.errors import ReelsetError
 from reelset.fetch.download import DownloadSettings, download_videos, folder_lock, summary_lines
-from reelset.testing.downloads import fast_settings, status_records
-from reelset.testing.servers import Fault
+from reelset.sandbox.servers import Fault
+from tests.support.downloads import fast_settings, status_records
 
 
 def settings_for(out_dir, server, sources, **overrides) -> DownloadSettings:

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from reelset.cli import cli
 from reelset.fetch.download import DownloadSettings, download_videos
-from reelset.fetch.download_cluster import ClusterPacer
 from reelset.fetch.ytdlp import YtdlpSession
-from reelset.testing.cluster import BusyWorkerKiller
-from reelset.testing.downloads import fast_settings, status_records
-from reelset.testing.servers import Fault
+from reelset.sandbox.servers import Fault
+from reelset.scale.cluster import ClusterPacer
+from tests.support.cluster import BusyWorkerKiller
+from tests.support.downloads import fast_settings, status_records
 
 distributed = pytest.importorskip("distributed")
 
@@ -50,8 +50,8 @@ def test_same_clips_and_status_as_the_local_run(tmp_path, media_server, sources,
     ids = [sources.TALL, sources.FITS, sources.HLS, sources.SILENT, sources.GONE, "../etc/passwd"]
     local = download_videos(ids, settings_for(tmp_path / "local", media_server, sources), quiet_reporter)
     with distributed.get_task_stream(client=dask_client) as stream:
-        remote = download_videos(ids, settings_for(tmp_path / "remote", media_server, sources, scheduler=dask_client),
-                                 quiet_reporter)
+        remote = download_videos(ids, settings_for(tmp_path / "remote", media_server, sources), quiet_reporter,
+                                 executor=dask_client)
     assert len({task["worker"] for task in stream.data}) == 2  # both workers made attempts
     assert remote.counts == local.counts and remote.counts["ok"] == 4 and remote.exit_code == local.exit_code
     local_status, remote_status = status_of(tmp_path / "local"), status_of(tmp_path / "remote")
@@ -65,7 +65,7 @@ def test_same_clips_and_status_as_the_local_run(tmp_path, media_server, sources,
         assert "[reelset] ok:" in (tmp_path / "remote" / "logs" / f"{video_id}.log").read_text()
     assert (tmp_path / "remote" / "missing_ids.txt").read_text() == f"{sources.GONE}\n"
     assert not (tmp_path / "remote" / ".partial").exists()
-    assert not any(name.startswith("reelset-download") for name in variables_left(dask_client))
+    assert not any(name.startswith("reelset-") for name in variables_left(dask_client))
 
 
 def test_the_rate_limit_holds_across_all_workers(tmp_path, media_server, sources, dask_client, quiet_reporter):
@@ -73,8 +73,8 @@ def test_the_rate_limit_holds_across_all_workers(tmp_path, media_server, sources
     media_server.set_fault(f"/watch/{sources.ODD}", Fault("status", status=503, times=1))  # a retry is paced too
     media_server.clear_requests()
     with distributed.get_task_stream(client=dask_client) as stream:
-        summary = download_videos(ids, settings_for(tmp_path / "v", media_server, sources, scheduler=dask_client,
-                                                    sleep=1, max_sleep=1), quiet_reporter)
+        summary = download_videos(ids, settings_for(tmp_path / "v", media_server, sources, sleep=1, max_sleep=1),
+                                  quiet_reporter, executor=dask_client)
     assert summary.counts["ok"] == len(ids)
     assert len({task["worker"] for task in stream.data}) == 2
     starts = page_requests(media_server)
@@ -90,9 +90,9 @@ def test_the_circuit_breaker_pauses_every_worker_then_stops(tmp_path, media_serv
     media_server.set_fault("/watch/", Fault("status", status=403))
     media_server.clear_requests()
     ids = list(sources.SERVED)
-    settings = settings_for(tmp_path / "v", media_server, sources, scheduler=dask_client, jobs=2, tries=1,
-                            breaker_threshold=2, breaker_pause=1.5)
-    summary = download_videos(ids, settings, quiet_reporter)
+    settings = settings_for(tmp_path / "v", media_server, sources, jobs=2, tries=1, breaker_threshold=2,
+                            breaker_pause=1.5)
+    summary = download_videos(ids, settings, quiet_reporter, executor=dask_client)
     status = status_of(tmp_path / "v")
     starts = page_requests(media_server)
     blocked = [video_id for video_id in ids if status.get(video_id, {}).get("status") == "blocked"]
@@ -120,8 +120,8 @@ def test_a_worker_killed_mid_clip_loses_nothing(tmp_path, media_server, sources,
     watcher = threading.Thread(target=kill_a_worker_mid_clip)
     watcher.start()
     try:
-        summary = download_videos(ids, settings_for(out, media_server, sources, scheduler=dask_client, jobs=2),
-                                  quiet_reporter)
+        summary = download_videos(ids, settings_for(out, media_server, sources, jobs=2), quiet_reporter,
+                                  executor=dask_client)
     finally:
         watcher.join()
         media_server.bytes_per_second = None

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from reelset.cli import cli
 from reelset.core.ffmpeg import executable
-from reelset.testing.inception import write_tiny_inception_archives
-from reelset.testing.servers import MediaServer
+from reelset.sandbox.servers import MediaServer
 from reelset.yt8m.records import read_records
+from tests.support.inception import write_tiny_inception_archives
 
 pytestmark = pytest.mark.slow
 RED, BLUE = 5, 9  # YouTube-8M-like label ids of the two kinds of video

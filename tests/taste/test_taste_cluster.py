@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
+from reelset.sandbox.media import make_video
 from reelset.taste.run import run_taste
 from reelset.taste.samples import make_photo_video, sample_photo
-from reelset.testing.cluster import BusyWorkerKiller
-from reelset.testing.media import make_video
+from tests.support.cluster import BusyWorkerKiller
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
@@ -93,7 +93,7 @@ def test_the_local_reference_is_what_the_checks_below_need(reference):
 
 def test_same_outputs_as_the_local_run(dask_client, reference, in_workdir):
     local, local_out = reference
-    summary = run_taste([LIBRARY], Path("cluster"), use_cache=False, dataset=None, top_k=3, scheduler=dask_client)
+    summary = run_taste([LIBRARY], Path("cluster"), use_cache=False, dataset=None, top_k=3, executor=dask_client)
     assert outputs(in_workdir / "cluster") == outputs(local_out)
     assert facts(summary) == facts(local)
     assert summary.skipped == local.skipped
@@ -119,7 +119,7 @@ class KillingReporter(Reporter):
 def test_a_worker_killed_mid_run_loses_nothing(dask_client, reference, in_workdir):
     local, local_out = reference
     reporter = KillingReporter(dask_client)
-    summary = run_taste([LIBRARY], Path("killed"), use_cache=False, dataset=None, top_k=3, scheduler=dask_client,
+    summary = run_taste([LIBRARY], Path("killed"), use_cache=False, dataset=None, top_k=3, executor=dask_client,
                         reporter=reporter)
     assert reporter.advance.killed, "no busy worker to kill"
     assert outputs(in_workdir / "killed") == outputs(local_out)  # every prediction and thumbnail, once, in order
@@ -157,5 +157,5 @@ def test_unreachable_scheduler_fails_before_anything_is_written(in_workdir, tmp_
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(ReelsetError, match=rf"--scheduler 127.0.0.1:{port}: cannot reach the Dask scheduler"):
-        run_taste([LIBRARY], tmp_path / "never", dataset=None, scheduler=f"127.0.0.1:{port}")
+        run_taste([LIBRARY], tmp_path / "never", dataset=None, executor=f"127.0.0.1:{port}")
     assert not (tmp_path / "never").exists()

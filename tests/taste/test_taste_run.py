@@ -24,12 +24,12 @@ from click.testing import CliRunner
 from reelset.cli import ReelsetGroup
 from reelset.cli.taste import command
 from reelset.core.errors import ReelsetError
+from reelset.sandbox.media import make_video
 from reelset.taste import predict
 from reelset.taste.predict import Yt8mTagger
 from reelset.taste.run import run_taste
 from reelset.taste.samples import make_photo_video, sample_photo, set_creation_time
 from reelset.taste.tagger import load_taxonomy
-from reelset.testing.media import make_video
 
 DATASET = "taste-test"
 TAKEN = datetime(2023, 5, 4, 15, 30, tzinfo=timezone.utc)
@@ -154,7 +154,7 @@ def test_rerun_reads_the_cache_and_updates_the_dataset_in_place(first_run, libra
     ids_before = dict(zip(*fo.load_dataset(DATASET).values(["filepath", "id"])))
     before = (out / "predictions.json").read_text()
 
-    module = importlib.import_module("reelset.features.extract")
+    module = importlib.import_module("reelset.features.video")
     decoded, decode_frames = [], module.decode_frames
 
     def counted(path, **kwargs):

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
-from reelset.testing.cluster import BusyWorkerKiller
-from reelset.testing.yt8m_sample import write_sample_shard
+from reelset.sandbox.yt8m_sample import write_sample_shard
 from reelset.yt8m.export import export_per_file, export_records
 from reelset.yt8m.records import read_records
+from tests.support.cluster import BusyWorkerKiller
 
 distributed = pytest.importorskip("distributed")
 
@@ -50,7 +50,7 @@ def contents(summary) -> list[bytes]:
 def test_same_files_as_the_local_run(client, shards, local_run, tmp_path):
     local_out, local = local_run
     done = []
-    summary = export_per_file(shards, tmp_path / "parts", scheduler=client, on_file=done.append)
+    summary = export_per_file(shards, tmp_path / "parts", executor=client, on_file=done.append)
     assert contents(summary) == contents(local)
     assert [path.name for path in summary.files] == [f"train{index:04d}.parquet" for index in range(FILES)]
     assert done == list(summary.files)
@@ -71,7 +71,7 @@ def test_one_file_per_input_is_the_single_file_export_of_that_input(local_run, s
 
 def test_npz_dequantized_on_the_cluster(client, shards, tmp_path):
     local = export_per_file(shards[:3], tmp_path / "local", to="npz", dequantize=True)
-    remote = export_per_file(shards[:3], tmp_path / "remote", to="npz", dequantize=True, scheduler=client)
+    remote = export_per_file(shards[:3], tmp_path / "remote", to="npz", dequantize=True, executor=client)
     assert contents(remote) == contents(local)
     with np.load(remote.files[0]) as data:
         assert data["rgb"].dtype == np.float32 and len(data["rgb_offsets"]) == 31
@@ -79,7 +79,7 @@ def test_npz_dequantized_on_the_cluster(client, shards, tmp_path):
 
 def test_a_worker_killed_mid_run_loses_nothing(client, shards, local_run, tmp_path):
     killer = BusyWorkerKiller(client)
-    summary = export_per_file(shards, tmp_path / "parts", scheduler=client, on_file=killer)
+    summary = export_per_file(shards, tmp_path / "parts", executor=client, on_file=killer)
     assert killer.killed, "no busy worker to kill"
     assert contents(summary) == contents(local_run[1])
     assert summary.records == local_run[1].records
@@ -93,14 +93,14 @@ def test_corrupt_records_stop_or_are_skipped_in_file_order(client, shards, tmp_p
     bad.write_bytes(bytes(data))
     inputs = [shards[0], bad, shards[2]]
     with pytest.raises(ReelsetError, match=rf"{bad}: record \d+ at byte \d+"):
-        export_per_file(inputs, tmp_path / "stopped", scheduler=client)
+        export_per_file(inputs, tmp_path / "stopped", executor=client)
     assert [path.name for path in (tmp_path / "stopped").iterdir()] == ["train0000.parquet"]  # finished before
     good = sum(1 for _ in read_records(inputs, skip_corrupt=True, on_corrupt=lambda message: None))
     runs = {}
     for scheduler in (None, client):
         skipped = []
         runs[scheduler is None] = export_per_file(inputs, tmp_path / f"skipped-{scheduler is None}",
-                                                  skip_corrupt=True, on_corrupt=skipped.append, scheduler=scheduler)
+                                                  skip_corrupt=True, on_corrupt=skipped.append, executor=scheduler)
         assert len(skipped) == 1 and skipped[0].startswith(f"{bad}: record ")
         assert runs[scheduler is None].records == good < 30 + 28 + 26
     assert contents(runs[True]) == contents(runs[False])
@@ -109,7 +109,7 @@ def test_corrupt_records_stop_or_are_skipped_in_file_order(client, shards, tmp_p
 def test_refusals(client, shards, tmp_path):
     video_level = write_sample_shard(tmp_path / "video0000.tfrecord", "video", 3, seed=9)
     with pytest.raises(ReelsetError, match="other features than"):
-        export_per_file([shards[0], video_level], tmp_path / "mixed", scheduler=client)
+        export_per_file([shards[0], video_level], tmp_path / "mixed", executor=client)
     twin = tmp_path / "twin"
     twin.mkdir()
     (twin / shards[0].name).write_bytes(shards[0].read_bytes())

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
-from reelset.testing.yt8m_sample import write_sample_shard
+from reelset.sandbox.yt8m_sample import write_sample_shard
 from reelset.yt8m.export import export_records
 from reelset.yt8m.records import dequantize, read_records
 

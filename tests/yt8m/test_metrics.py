@@ -8,8 +8,6 @@ import random
 import numpy as np
 import pytest
 
-# The oracle: the starter code's algorithm, loop for loop.
-from reelset.testing.eval_util_reference import ReferenceEvaluationMetrics, reference_metrics
 from reelset.yt8m.metrics import (
     MetricsAccumulator,
     MetricsError,
@@ -21,6 +19,8 @@ from reelset.yt8m.metrics import (
     per_class_average_precision,
     perr,
 )
+# The oracle: the starter code's algorithm, loop for loop.
+from tests.support.eval_util_reference import ReferenceEvaluationMetrics, reference_metrics
 
 
 def random_case(seed, videos, classes, *, levels=None):

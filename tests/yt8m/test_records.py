@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from reelset.core.errors import ReelsetError
-from reelset.testing.yt8m_sample import sample_records, write_sample_shard
+from reelset.sandbox.yt8m_sample import sample_records, write_sample_shard
 from reelset.yt8m import CorruptRecordError, dequantize, quantize, read_records, write_records
-from reelset.yt8m import records as records_module
+from reelset.formats import yt8m_records as records_module
 from reelset.yt8m.records import DEQUANTIZE_TABLE, parse_record, serialize_record, to_message
 from reelset.yt8m.tfrecord import frame_record, write_tfrecords
 

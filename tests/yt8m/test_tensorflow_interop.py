@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2
 
-from reelset.testing.yt8m_sample import sample_records
+from reelset.sandbox.yt8m_sample import sample_records
 from reelset.yt8m import proto, read_records, write_records
 from reelset.yt8m.records import DEQUANTIZE_TABLE
 

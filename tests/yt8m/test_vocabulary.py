@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from reelset.cli import cli
 from reelset.cli.yt8m.vocab import vocabulary_option
 from reelset.core.http import HttpError
-from reelset.testing.servers import MediaServer
+from reelset.sandbox.servers import MediaServer
 from reelset.yt8m.vocabulary import (
     V2_HEADER,
     VocabularyError,

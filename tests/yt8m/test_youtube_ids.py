@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from reelset.cli import cli
-from reelset.testing.servers import Fault, MediaServer
+from reelset.sandbox.servers import Fault, MediaServer
 from reelset.yt8m.youtube_ids import (
     FAILED,
     GONE,

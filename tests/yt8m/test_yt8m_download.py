@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
-from reelset.testing.servers import Fault, MediaServer
-from reelset.testing.yt8m_mirror import remote_names, sample_bytes, write_partition
+from reelset.sandbox.servers import Fault, MediaServer
+from reelset.sandbox.yt8m_mirror import remote_names, sample_bytes, write_partition
 from reelset.yt8m import download as yt8m_download
 from reelset.yt8m.download import (
     FILE_CODES,

@@ -22,9 +22,8 @@ from click.testing import CliRunner
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
-from reelset.testing.cluster import BusyWorkerKiller
-from reelset.testing.servers import Fault, MediaServer
-from reelset.testing.yt8m_mirror import sample_bytes, write_partition
+from reelset.sandbox.servers import Fault, MediaServer
+from reelset.sandbox.yt8m_mirror import sample_bytes, write_partition
 from reelset.yt8m.download import (
     FileTask,
     config_from_environment,
@@ -32,6 +31,7 @@ from reelset.yt8m.download import (
     download_task,
     local_name,
 )
+from tests.support.cluster import BusyWorkerKiller
 
 distributed = pytest.importorskip("distributed")
 
@@ -70,7 +70,7 @@ def run(server, out: Path, *, scheduler=None, shard: str = "1,1000", **options):
     config = config_from_environment(partition=PARTITION, mirror="us", shard=shard, environ={}, out_dir=out,
                                       plan_base_url=server.url, data_base_url=server.url, jobs=2, retries=2,
                                       backoff=0.01, **options)
-    summary = download_partition(config, reporter, scheduler=scheduler)
+    summary = download_partition(config, reporter, executor=scheduler)
     return summary, reporter.out.getvalue().splitlines()
 
 

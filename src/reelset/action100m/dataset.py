@@ -4,11 +4,12 @@
 group at a time and only rows whose clip exists are decoded; clips are probed in parallel; samples reach
 ``add_samples`` through a generator, so memory stays flat in the number of videos.
 
-With ``scheduler`` (``reelset action100m fiftyone --scheduler ADDRESS``, and ``build``), each clip's work is a task on
-the Dask cluster's workers (:func:`clip_document`: probe the clip, build its tree, make the sample's document). This
-process reads the parquet, sends each row with its clip's absolute path and status record, receives the documents
-in row order and alone inserts them into MongoDB, so the dataset is the local build's (the same samples in the same
-order, fields and labels; sample ids are stamped here at insertion, in order). The videos folder must be visible to
+Each clip's work is one task (:func:`clip_document`: probe the clip, build its tree, make the sample's document) run
+by an executor (:mod:`reelset.scale`): threads here, or the workers of a Dask cluster (``reelset action100m fiftyone
+--scheduler ADDRESS``, and ``build``). This process reads the parquet, sends each row with its clip's absolute path and
+status record, receives the documents in row order and alone inserts them into MongoDB, so the dataset is the same
+wherever the tasks ran (the same samples in the same order, fields and labels; sample ids are stamped here at
+insertion, in order). The videos folder must be visible to
 every worker under the same absolute path (a shared file system); the parquet, the status file and the database
 are read and written by this process only. A clip whose task fails for good (its worker died on it
 ``allowed-failures`` times) is counted among the broken clips, with its reason, and added by the next run.
@@ -36,14 +37,13 @@ from reelset.action100m.labels import TRANSCRIPT_FIELD, Clip, LabelOptions, samp
 from reelset.action100m.schema import COLUMNS
 from reelset.action100m.shards import iter_rows_for, list_shards
 from reelset.action100m.tree import GPT_FIELDS, STAGE2_FIELDS, build_tree
-from reelset.core.cluster import client_for, map_ordered
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, probe
 from reelset.core.fiftyone_db import redact_uri
 from reelset.core.mp4 import read_mp4_video
 from reelset.core.status import read_status
-from reelset.core.threads import parallel_map
 from reelset.core.video_ids import is_youtube_id
+from reelset.scale import Executor, executor_for
 
 if TYPE_CHECKING:
     import fiftyone as fo
@@ -53,7 +53,6 @@ DEFAULT_VIDEOS_DIR = Path("videos")
 DETECTION_ATTRIBUTES = {"node_id": "str", "parent_id": "str", "level": "int", "tier": "str", "start": "float",
                         "end": "float", "crosses_clip_end": "bool"}
 INSERT_BATCH = 64
-PROBE_WINDOW = 2  # clips in flight per probing thread, on this machine
 TRANSCRIPT_ATTRIBUTES = {"start": "float", "end": "float", "crosses_clip_end": "bool"}
 
 
@@ -164,7 +163,7 @@ def clip_document(task: ClipTask) -> ClipDocument:
 
 def _clip_failed(task: ClipTask, error: BaseException) -> ClipDocument:
     return ClipDocument(task.row["video_uid"], None,
-                        f"{Path(task.path).name}: task failed on the cluster: {type(error).__name__}: {error}")
+                        f"{Path(task.path).name}: task failed: {one_line(error, typed=True)}")
 
 
 def _existing_ids(dataset: fo.Dataset) -> set[str]:
@@ -249,12 +248,11 @@ def iter_documents(
     skip: set[str],
     options: LabelOptions,
     summary: IngestSummary,
-    workers: int = 4,
+    executor: Executor,
     on_problem: Callable[[str], None] = lambda line: None,
-    client: Any = None,
 ) -> Iterator[dict[str, Any]]:
     """Sample documents for the rows of ``data_dir`` that have a clip in ``videos_dir`` and are not in ``skip``, in
-    row order: made in ``workers`` threads, or by the workers of ``client`` (a connected ``distributed.Client``)."""
+    row order, made by the tasks of ``executor``."""
     shards = list_shards(data_dir)
     if not shards:
         raise ReelsetError(f"{data_dir}: no data/*.parquet shards (run `reelset action100m ids` first)")
@@ -272,11 +270,7 @@ def iter_documents(
                     seen.add(video_uid)
                     yield ClipTask(row, str(clips[video_uid].absolute()), status.get(video_uid), options)
 
-    if client is None:
-        results = parallel_map(clip_document, tasks(), workers=max(1, workers), window=PROBE_WINDOW * max(1, workers))
-    else:
-        results = map_ordered(client, clip_document, tasks(), on_error=_clip_failed)
-    for result in results:
+    for result in executor.map_ordered(clip_document, tasks(), on_error=_clip_failed):
         if result.document is None:
             summary.broken.append(f"{result.video_uid}: {result.error}")
             on_problem(f"skipped {result.video_uid}: {result.error}")
@@ -299,23 +293,23 @@ def build_dataset(
     workers: int = 4,
     on_problem: Callable[[str], None] = lambda line: None,
     on_added: Callable[[int], None] = lambda count: None,
-    scheduler: Any = None,
+    executor: Executor | str | None = None,
 ) -> IngestSummary:
     """Create or extend the persistent FiftyOne dataset ``name`` from the shards and the clips.
 
     Args:
-        workers: clips probed at the same time on this machine (unused with ``scheduler``).
+        workers: clips probed at the same time on this machine (without ``executor``).
         on_problem: called with one line per skipped clip or malformed tree.
         on_added: called with the number of samples added by each batch.
-        scheduler: a Dask scheduler address (or a connected ``distributed.Client``, left open): the clips are
-            probed and their documents made by the cluster's workers, this process inserts them (module
-            docstring). Connected before the dataset is touched. Default: threads here.
+        executor: where the clips are probed and their documents made (:func:`reelset.scale.executor_for`: an
+            Executor, or a Dask scheduler's address or ``distributed.Client``); this process inserts them (module
+            docstring). A cluster is connected before the dataset is touched. Default: ``workers`` threads here.
     """
     import fiftyone as fo
 
     if not Path(videos_dir).is_dir():
         raise ReelsetError(f"{videos_dir}: videos folder not found (run `reelset action100m download` first)")
-    with client_for(scheduler) as client:
+    with executor_for(executor, workers=workers) as running:
         if overwrite and fo.dataset_exists(name):
             fo.delete_dataset(name)
         dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
@@ -326,7 +320,7 @@ def build_dataset(
         _declare_schema(dataset, options)
         summary = IngestSummary(name)
         documents = iter_documents(data_dir, videos_dir, skip=_existing_ids(dataset), options=options,
-                                   summary=summary, workers=workers, on_problem=on_problem, client=client)
+                                   summary=summary, executor=running, on_problem=on_problem)
         summary.added = _insert(dataset, documents, on_added)
     summary.total = len(dataset)
     summary.database = redact_uri(fo.config.database_uri) if fo.config.database_uri else fo.config.database_dir

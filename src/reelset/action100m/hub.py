@@ -31,7 +31,7 @@ from huggingface_hub.hf_api import RepoFile
 
 from reelset.action100m import shards as shard_io
 from reelset.core.atomic import atomic_write_text
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.status import utc_now
 
 DEFAULT_REPO = "facebook/action100m-preview"
@@ -96,7 +96,8 @@ def fetch_shards(
             with _hub_progress_bars(progress):
                 shard_set = _fetch_from_hub(data_dir, repo_id, revision, endpoint, token)
         except (httpx2.ConnectError, httpx2.TimeoutException, OfflineModeIsEnabled) as exc:
-            shard_set = _local_shards(data_dir, revision=revision, reason=f"hub unreachable ({_one_line(exc)})")
+            shard_set = _local_shards(data_dir, revision=revision,
+                                      reason=f"hub unreachable ({one_line(exc, limit=200)})")
     for path in shard_set.paths:
         shard_io.check_shard(path, shard_io.ID_COLUMNS)
     return shard_set
@@ -112,10 +113,6 @@ def _hub_progress_bars(enabled: bool) -> Iterator[None]:
     finally:
         if not enabled and not was_disabled:
             hf_progress.enable_progress_bars()
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def _fetch_from_hub(

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reelset.action100m.schema import VIDEO_UID, check_schema
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 
 ID_COLUMNS = (VIDEO_UID,)
 
@@ -28,7 +28,7 @@ def open_shard(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        reason = " ".join(str(exc).split())[:160]
+        reason = one_line(exc, limit=160)
         raise ReelsetError(f"{path}: not a readable parquet file (truncated or corrupt: {reason})") from exc
 
 
@@ -53,7 +53,7 @@ def iter_batches(
             try:
                 table = shard.read_row_group(group, columns=list(columns))
             except (pa.ArrowException, OSError) as exc:
-                reason = " ".join(str(exc).split())[:160]
+                reason = one_line(exc, limit=160)
                 raise ReelsetError(f"{path}: row group {group} is corrupt ({reason})") from exc
             for batch in table.to_batches(max_chunksize=batch_size):
                 yield path, batch
@@ -78,6 +78,6 @@ def iter_rows_for(
                     continue
                 table = shard.read_row_group(group, columns=list(columns)).filter(pa.array(mask))
             except (pa.ArrowException, OSError) as exc:
-                reason = " ".join(str(exc).split())[:160]
+                reason = one_line(exc, limit=160)
                 raise ReelsetError(f"{path}: row group {group} is corrupt ({reason})") from exc
             yield table.to_pylist()

@@ -33,7 +33,7 @@ from reelset.action100m.schema import COLUMNS, METADATA, NODES, VIDEO_UID
 from reelset.action100m.shards import check_shard, list_shards
 from reelset.action100m.tree import LEAF, MID, ROOT, Node, Tree, build_tree, is_na
 from reelset.core.atomic import atomic_output
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
 
 if TYPE_CHECKING:
@@ -268,7 +268,7 @@ def _read_row_group(shard: pq.ParquetFile, path: Path, group: int, columns: list
     try:
         return shard.read_row_group(group, columns=columns)
     except (pa.ArrowException, OSError) as exc:
-        reason = " ".join(str(exc).split())[:160]
+        reason = one_line(exc, limit=160)
         raise ReelsetError(f"{path}: row group {group} is corrupt ({reason})") from exc
 
 

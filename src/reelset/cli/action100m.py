@@ -10,8 +10,8 @@ import click
 
 from reelset.action100m import hub
 from reelset.action100m.ids import DEFAULT_IDS_FILE, build_ids, ids_report_lines
-from reelset.core.cluster import scheduler_option
-from reelset.core.fiftyone_db import database_uri_option, use_database
+from reelset.cli.options import database_uri_option, scheduler_option
+from reelset.core.fiftyone_db import use_database
 from reelset.core.progress import Reporter
 from reelset.fetch import politeness
 from reelset.fetch.download import DownloadSettings, download_videos, read_ids
@@ -108,16 +108,19 @@ def _download_settings(out_dir: Path, values: dict) -> DownloadSettings:
     return settings
 
 
-def _run_fiftyone(data_dir: Path, videos: Path, values: dict, reporter: Reporter) -> None:
-    from reelset.action100m.dataset import build_dataset, summary_lines
+def _label_options(values: dict):
     from reelset.action100m.labels import LabelOptions
 
-    label_options = LabelOptions(keep_na=values["keep_na"], drop_crossing=values["drop_crossing"],
-                                 stage2=values["stage2"])
+    return LabelOptions(keep_na=values["keep_na"], drop_crossing=values["drop_crossing"], stage2=values["stage2"])
+
+
+def _run_fiftyone(data_dir: Path, videos: Path, values: dict, reporter: Reporter) -> None:
+    from reelset.action100m.dataset import build_dataset, summary_lines
+
     bar = reporter.task("fiftyone samples", total=None)
-    summary = build_dataset(data_dir, videos, name=values["name"], options=label_options,
+    summary = build_dataset(data_dir, videos, name=values["name"], options=_label_options(values),
                             overwrite=values["overwrite"], workers=values["workers"], on_problem=reporter.line,
-                            on_added=bar.advance, scheduler=values.get("scheduler") or None)
+                            on_added=bar.advance, executor=values.get("scheduler") or None)
     for line in summary_lines(summary):
         reporter.line(line)
 
@@ -176,7 +179,8 @@ def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values
     3 stopped by the circuit breaker or environment errors, 1 could not run.
     """
     reporter = Reporter()
-    summary = download_videos(read_ids(ids_file), _download_settings(out_dir, values), reporter)
+    summary = download_videos(read_ids(ids_file), _download_settings(out_dir, values), reporter,
+                              executor=values.get("scheduler") or None)
     for line in download_summary_lines(summary):
         reporter.line(line)
     ctx.exit(summary.exit_code)
@@ -219,20 +223,14 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
 def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: Path, **values) -> None:
     """ids, download and fiftyone in one go, with one progress display. Resumable: run it again after an
     interruption and each step picks up where it stopped. Takes the options of the three steps."""
+    from reelset.action100m.build import build
+
     use_database(values["database_uri"])  # an unreachable database stops the run before the downloads
-    reporter = Reporter()
-    with reporter.live():
-        result = build_ids(data_dir, ids_file, repo_id=values["repo_id"], revision=values["revision"],
-                           endpoint=values["endpoint"], offline=values["offline"], limit=values["limit"],
-                           sample=values["sample"], seed=values["seed"], progress=reporter.interactive)
-        for line in ids_report_lines(result):
-            reporter.line(line)
-        summary = download_videos(read_ids(ids_file), _download_settings(out_dir, values), reporter)
-        for line in download_summary_lines(summary):
-            reporter.line(line)
-        if summary.stopped:
-            ctx.exit(summary.exit_code)
-        _run_fiftyone(data_dir, out_dir, values, reporter)
+    summary = build(data_dir, ids_file, _download_settings(out_dir, values), repo_id=values["repo_id"],
+                    revision=values["revision"], endpoint=values["endpoint"], offline=values["offline"],
+                    limit=values["limit"], sample=values["sample"], seed=values["seed"], dataset=values["name"],
+                    options=_label_options(values), overwrite=values["overwrite"], workers=values["workers"],
+                    executor=values.get("scheduler") or None, reporter=Reporter())
     ctx.exit(summary.exit_code)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from reelset.core.cluster import scheduler_option
-from reelset.core.fiftyone_db import database_uri_option, use_database
+from reelset.cli.options import database_uri_option, scheduler_option
+from reelset.core.fiftyone_db import use_database
 from reelset.core.progress import Reporter
 from reelset.features.backbones import DEVICE_CHOICES
 from reelset.taste.dataset import DEFAULT_DATASET
@@ -63,7 +63,7 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
     summary = run_taste(list(paths), out, model=model_dir, top_k=top_k, limit=limit,
                         dataset=None if no_dataset else dataset, cache_dir=cache_dir, use_cache=not no_cache,
                         device=device, jobs=jobs, wordnet_dir=wordnet_dir, backbone_model_dir=backbone_dir,
-                        reporter=reporter, scheduler=scheduler or None)
+                        reporter=reporter, executor=scheduler or None)
     for line in summary_lines(summary):
         reporter.line(line)
     ctx.exit(0 if summary.tagged else 1)

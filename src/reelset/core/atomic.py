@@ -74,6 +74,92 @@ def atomic_write_text(target: Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(target, text.encode("utf-8"), durable=durable)
 
 
+class StagedOutputs:
+    """Several files that take their final names together, once every one is complete (their names may be known
+    only then: ``<stem>-00000-of-00003``): each is written to a temporary path beside ``anchor`` (:meth:`new`), and
+    :meth:`commit` renames them all. Made by :func:`atomic_outputs`."""
+
+    def __init__(self, anchor: Path, durable: bool):
+        self.anchor = Path(anchor)
+        self.durable = durable
+        self.paths: list[Path] = []
+
+    def new(self) -> Path:
+        """A fresh temporary path for the next file."""
+        path = temp_path_for(self.anchor)
+        self.paths.append(path)
+        return path
+
+    def drop(self, path: Path) -> None:
+        """Give up one temporary file (an empty last shard, say)."""
+        self.paths.remove(path)
+        path.unlink(missing_ok=True)
+
+    def commit(self, targets: list[Path]) -> None:
+        """Give the staged files, in order, the names ``targets``."""
+        if len(targets) != len(self.paths):
+            raise ValueError(f"{len(self.paths)} staged files, {len(targets)} names")
+        for path in self.paths:
+            if self.durable and path.exists():
+                with open(path, "rb+") as handle:
+                    os.fsync(handle.fileno())
+        for path, target in zip(self.paths, targets):
+            os.replace(path, target)
+        self.paths = []
+        if self.durable:
+            fsync_dir(self.anchor.parent)
+
+
+@contextlib.contextmanager
+def atomic_outputs(anchor: Path, *, durable: bool = True) -> Iterator[StagedOutputs]:
+    """Several outputs written atomically together (:class:`StagedOutputs`); on any exception, or without a
+    commit, every staged file is removed. Temporary files that a killed run left beside ``anchor`` are removed
+    first (:func:`remove_stale_temps_of`).
+
+    Example::
+
+        with atomic_outputs(Path("out.tfrecord")) as staged:
+            write(staged.new()); write(staged.new())
+            staged.commit([Path("out-00000-of-00002.tfrecord"), Path("out-00001-of-00002.tfrecord")])
+    """
+    anchor = Path(anchor)
+    anchor.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps_of(anchor)
+    staged = StagedOutputs(anchor, durable)
+    try:
+        yield staged
+    finally:
+        for path in staged.paths:
+            path.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def remove_stale_temps_of(target: Path) -> list[Path]:
+    """Remove the temporary files of ``target`` (``.<name>.tmp-<pid>-<random>``) whose writing process is gone;
+    those of a run still writing (another process, another output in a shared folder) are left alone."""
+    target = Path(target)
+    removed = []
+    prefix = f".{target.name}{TEMP_MARKER}"
+    if not target.parent.is_dir():
+        return removed
+    for path in target.parent.iterdir():
+        pid = path.name[len(prefix):].split("-", 1)[0] if path.name.startswith(prefix) else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)) and path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def remove_stale_temps(directory: Path) -> list[Path]:
     """Remove temporary files left in ``directory`` by killed runs; return what was removed."""
     removed = []

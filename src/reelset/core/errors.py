@@ -1,4 +1,4 @@
-"""The error type every command reports as one clear line."""
+"""The error type every command reports as one clear line, and :func:`one_line` to describe a caught exception."""
 
 from __future__ import annotations
 
@@ -15,3 +15,29 @@ class ReelsetError(Exception):
         super().__init__(" ".join(str(message).split()))
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+def one_line(error: BaseException, *, limit: int | None = None, strerror: bool = False, first_line: bool = False,
+             typed: bool = False) -> str:
+    """``error`` described on one line, for the part of a message that says why something failed.
+
+    The text is the exception's message with every run of whitespace (newlines included) made one space, cut to
+    its first ``limit`` characters; when that leaves nothing, the exception's type name stands in, so the
+    description is never empty. For example ``f"{path}: not readable ({one_line(exc, limit=160)})"``.
+
+    Args:
+        limit: the most characters of the message kept (None: all of it).
+        strerror: use an ``OSError``'s ``strerror`` ("No such file or directory") when it has one, rather than its
+            full text, which repeats the path the caller's message names already.
+        first_line: keep only the first line of the message (torch and TensorFlow put pages of detail after it).
+        typed: prefix the type name, ``"ValueError: bad value"`` (for failures whose type is itself news, such as
+            a task that failed on a cluster worker).
+    """
+    text = (getattr(error, "strerror", None) if strerror else None) or str(error)
+    if first_line:
+        text = (text.strip().splitlines() or [""])[0]
+    text = " ".join(text.split())[:limit]
+    name = type(error).__name__
+    if typed:
+        return f"{name}: {text}" if text else name
+    return text or name

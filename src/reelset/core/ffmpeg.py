@@ -2,6 +2,8 @@
 
 Everything reelset does to media goes through :func:`probe` and :func:`run_ffmpeg`: both take a file path or a URL,
 both turn a failure into a :class:`MediaError` whose message is one line naming the input and ffmpeg's own reason.
+:func:`ffmpeg_process` is for a caller that reads ffmpeg's output itself (the frame decoder's raw-video pipe): the
+same process handling (own process group, killed and reaped whatever happens), the caller judging the result.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -305,6 +308,72 @@ def _kill_group(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+@dataclass
+class FfmpegProcess:
+    """A running ffmpeg started by :func:`ffmpeg_process`: read :attr:`stdout` inside the block; :attr:`stderr` is
+    complete once the block is left."""
+
+    proc: subprocess.Popen
+    timed_out: bool = False  # set (before the kill) when the deadline killed ffmpeg
+    _stderr: list[bytes] = field(default_factory=list)
+
+    @property
+    def stdout(self):
+        """ffmpeg's standard output, a binary pipe."""
+        return self.proc.stdout
+
+    @property
+    def stderr(self) -> str:
+        """Everything ffmpeg wrote to its standard error, decoded (bad bytes replaced)."""
+        return b"".join(self._stderr).decode("utf-8", errors="replace")
+
+
+@contextmanager
+def ffmpeg_process(args: Sequence[str], *, timeout: float | None = None) -> Iterator[FfmpegProcess]:
+    """Run ``ffmpeg -nostdin -hide_banner -nostats <args>`` for the duration of the block, its stdout a pipe to read.
+
+    ffmpeg runs in its own process group, stdin closed; a thread collects its stderr. A timer kills the group after
+    ``timeout`` seconds (``timed_out`` is set first; reading stdout then meets its end). Leaving the block kills the
+    group if ffmpeg is still running (an exception, KeyboardInterrupt, or the caller stopped reading early), reaps
+    it and closes its pipes, so no ffmpeg outlives the block and none is left unreaped. The exit status is
+    ``proc.returncode`` after the block; judging it is the caller's business.
+
+    Raises:
+        ToolMissingError: ffmpeg is not installed.
+    """
+    proc = subprocess.Popen(
+        [executable("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    running = FfmpegProcess(proc)
+    pump = threading.Thread(target=lambda: running._stderr.extend(iter(lambda: proc.stderr.read(65536), b"")),
+                            daemon=True)
+    pump.start()
+
+    def on_deadline() -> None:
+        running.timed_out = True
+        _kill_group(proc)
+
+    timer = threading.Timer(timeout, on_deadline) if timeout is not None else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield running
+    finally:
+        if timer:
+            timer.cancel()
+        if proc.poll() is None:
+            _kill_group(proc)
+        proc.wait()
+        proc.stdout.close()
+        pump.join(timeout=5)
+        proc.stderr.close()
 
 
 def tool_version(name: str) -> str:

@@ -3,8 +3,8 @@
 FiftyOne reads ``FIFTYONE_DATABASE_URI`` into ``fiftyone.config`` when it is first imported, and uses
 ``fiftyone.config.database_uri`` when it first connects. :func:`use_database` covers both moments: it sets the
 environment variable (for an import still to come, and for child processes) and, when FiftyOne is already
-imported but not yet connected, its config. Every command that writes a FiftyOne dataset takes
-:data:`database_uri_option` and calls it before touching FiftyOne.
+imported but not yet connected, its config. Every command that writes a FiftyOne dataset takes ``--database-uri``
+(:data:`reelset.cli.options.database_uri_option`) and calls it before touching FiftyOne.
 """
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ import os
 import re
 import sys
 
-import click
-
 from reelset.core.errors import ReelsetError
 
 DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
 PING_TIMEOUT_MS = 5000
-
-database_uri_option = click.option(
-    "--database-uri", envvar=DATABASE_URI_ENV, show_envvar=True, default=None, metavar="URI",
-    help="Put the FiftyOne dataset in this MongoDB server (mongodb://host:27017, mongodb+srv://...; FiftyOne's own "
-         "FIFTYONE_DATABASE_URI). Default: FiftyOne's bundled database on this machine.",
-)
 
 
 def redact_uri(uri: str) -> str:

@@ -9,7 +9,6 @@ with capped back-off; a checksum mismatch is retried once from scratch before it
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import time
@@ -21,10 +20,10 @@ import requests
 
 from reelset import __version__
 from reelset.core.atomic import fsync_dir
-from reelset.core.errors import ReelsetError
+from reelset.core.digest import file_digests
+from reelset.core.errors import ReelsetError, one_line
 
 USER_AGENT = f"reelset/{__version__}"
-CHUNK = 1 << 20  # for hashing files
 STREAM_CHUNK = 64 << 10  # a dropped connection loses at most this much of what arrived
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -73,7 +72,7 @@ def fetch_bytes(url: str, *, timeout: float = 30, retries: int = 3, backoff: flo
             response = session.get(url, timeout=timeout)
         except requests.RequestException as exc:
             if attempt == retries:
-                raise HttpError(f"{url}: {type(exc).__name__} ({_reason(exc)})") from exc
+                raise HttpError(f"{url}: {type(exc).__name__} ({one_line(exc, limit=160)})") from exc
         else:
             if response.status_code == 200:
                 return response.content
@@ -91,19 +90,6 @@ def content_length(url: str, *, timeout: float = 30, session: requests.Session |
         return None
     length = response.headers.get("Content-Length")
     return int(length) if response.status_code == 200 and length and length.isdigit() else None
-
-
-def _reason(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:160] or type(exc).__name__
-
-
-def _hash_file(path: Path) -> tuple[str, str]:
-    md5, sha256 = hashlib.md5(), hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            md5.update(chunk)
-            sha256.update(chunk)
-    return md5.hexdigest(), sha256.hexdigest()
 
 
 def _transfer(session: requests.Session, url: str, part: Path, timeout: float,
@@ -176,9 +162,9 @@ def download_file(
                     raise
             except requests.RequestException as exc:
                 if attempt == retries:
-                    raise HttpError(f"{url}: {type(exc).__name__} ({_reason(exc)})") from exc
+                    raise HttpError(f"{url}: {type(exc).__name__} ({one_line(exc, limit=160)})") from exc
             _pause(attempt, backoff)
-        md5, sha256 = _hash_file(part)
+        md5, sha256 = file_digests(part, ("md5", "sha256"))
         wrong = [name for name, want, got in (("md5", expected_md5, md5), ("sha256", expected_sha256, sha256))
                  if want and want.lower() != got]
         if not wrong:

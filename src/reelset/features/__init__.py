@@ -1,14 +1,19 @@
-"""Features of your own videos in YouTube-8M form: frames at 1 fps -> a backbone -> 8-bit records."""
+"""Features of your own videos in YouTube-8M form: frames at 1 fps -> a backbone -> 8-bit records.
 
-from reelset.features.extract import (
-    ExtractSettings,
-    ExtractSummary,
-    VideoFeatures,
-    VideoInput,
-    extract,
-    extract_video_features,
-    read_inputs,
-)
+``frames`` decodes the frame shown at each second, ``backbones`` embeds frames, ``video`` is one video's features (the
+task that extraction and ``reelset taste`` run for each video, cached by content), ``extract`` writes the records.
+"""
 
-__all__ = ["ExtractSettings", "ExtractSummary", "VideoFeatures", "VideoInput", "extract", "extract_video_features",
-           "read_inputs"]
+from reelset.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "ExtractSummary": ".extract",
+    "extract": ".extract",
+    "read_inputs": ".extract",
+    "ExtractSettings": ".video",
+    "VideoFeatures": ".video",
+    "VideoInput": ".video",
+    "extract_video_features": ".video",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,71 +11,42 @@ The original TF1 ``extract_tfrecords_main.py``, with its flags and its output, w
 - audio is absent unless asked: no ``audio`` list and ``audio_source = "none"`` in the context (a deliberate change:
   the original wrote 128 zero bytes per frame, which dequantize to -1.99, not silence);
   ``insert_zero_audio_features`` writes them as the original did, with ``audio_source = "zeros"``;
-- frames are decoded in threads while the backbone embeds batches; each finished video's features are cached by the
-  file's content hash and the settings, so a rerun (or a run after a crash) skips what is done;
+- each video is one task (:func:`reelset.features.video.video_features`) of an executor (:mod:`reelset.scale`):
+  threads here decode while the backbone embeds, or a Dask cluster's workers do it all (``--scheduler``); each
+  finished video's features are cached by the file's content hash and the settings, so a rerun (or a run after a
+  crash) skips what is done; this process alone writes the records, in input order;
 - output: exactly ``OUT`` with one shard, or ``<stem>-00000-of-000NN.tfrecord`` beside it with ``shard_size``; every
   file written atomically.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from reelset.core.atomic import atomic_output
+from reelset.core.atomic import atomic_outputs
 from reelset.core.cache import default_cache_dir
-from reelset.core.errors import ReelsetError
-from reelset.core.threads import parallel_map
-from reelset.features.backbones import Backbone, load_backbone
-from reelset.features.frames import decode_frames
-from reelset.yt8m.records import dequantize, write_records
+from reelset.core.errors import ReelsetError, one_line
+from reelset.features.backbones import Backbone
+from reelset.features.video import (
+    ExtractSettings,
+    FeatureCache,
+    VideoFeatures,
+    VideoInput,
+    VideoResult,
+    VideoTask,
+    settings_backbone,
+    video_features,
+)
+from reelset.formats.yt8m_records import write_records
+from reelset.scale import Executor, executor_for
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
 AUDIO_WIDTH = 128
-CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ExtractSettings:
-    """The extractor's settings; field names follow the original's flags where it had them."""
-
-    backbone: str = "efficientnet-lite0"
-    frames_per_second: float = 1.0
-    max_frames: int = 300
-    skip_frame_level_features: bool = False
-    labels_feature_key: str = "labels"
-    image_feature_key: str = "rgb"
-    video_file_feature_key: str = "id"
-    insert_zero_audio_features: bool = False
-    model_dir: Path | None = None
-    expected_sha256: str | None = None
-    device: str = "auto"
-    batch_size: int | None = None  # frames per forward pass; None: the backbone's own (8 on a CPU, 128 on a GPU)
-    decode_workers: int = 2
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    shard_size: int | None = None
-
-    def cache_key_settings(self, fingerprint: str) -> dict:
-        """What a cached video's features depend on besides its content: the backbone's weights and the sampling."""
-        return {"version": CACHE_VERSION, "backbone": fingerprint, "fps": self.frames_per_second,
-                "max_frames": self.max_frames}
-
-
-@dataclass(frozen=True)
-class VideoInput:
-    """One video to encode: its path as written by the user, and its labels."""
-
-    path: str
-    labels: tuple[int, ...] = ()
 
 
 @dataclass
@@ -133,85 +104,6 @@ def read_inputs(source: Path) -> tuple[list[VideoInput], list[str]]:
         raise ReelsetError(f"{source}: no such CSV file or folder")
     return read_video_csv(source)
 
-
-@dataclass(frozen=True)
-class VideoFeatures:
-    """The features of one video: ``features`` float32 ``(frames, width)`` (the unquantized floats), ``quantized``
-    their 8-bit form as stored, ``timestamps`` the sample times in seconds, the backbone's name, and the decoder's
-    warnings (a damaged file decoded up to the damage)."""
-
-    features: np.ndarray
-    quantized: np.ndarray
-    timestamps: np.ndarray
-    backbone: str
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.features.mean(axis=0).astype(np.float32) if len(self.features) else np.zeros(
-            self.features.shape[1], np.float32)
-
-
-def _embed(backbone: Backbone, frames: np.ndarray, batch_size: int | None) -> np.ndarray:
-    """Features of ``frames``: the backbone batches by itself (its ``max_batch``), ``batch_size`` overrides that."""
-    if batch_size and hasattr(backbone, "max_batch"):
-        backbone.max_batch = batch_size
-    if not len(frames):
-        return np.zeros((0, backbone.width), np.float32)
-    return np.asarray(backbone.embed(frames), np.float32)
-
-
-def extract_video_features(path: str | Path, *, backbone: Backbone | str = "efficientnet-lite0",
-                           frames_per_second: float = 1.0, max_frames: int = 300, batch_size: int | None = None,
-                           device: str = "auto") -> VideoFeatures:
-    """The features of one video as numpy arrays (for users who do not want files).
-
-    Raises:
-        ReelsetError: the video cannot be decoded (missing, empty, corrupt) or the backbone cannot be loaded.
-    """
-    model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone
-    decoded = decode_frames(path, fps=frames_per_second, max_frames=max_frames, size=model.input_size)
-    return _features_of(model, decoded, batch_size)
-
-
-def _features_of(backbone: Backbone, decoded, batch_size: int | None) -> VideoFeatures:
-    features = _embed(backbone, decoded.frames, batch_size)
-    return VideoFeatures(features, backbone.to_bytes(features), np.asarray(decoded.timestamps, np.float64),
-                         backbone.name, tuple(decoded.warnings))
-
-
-class FeatureCache:
-    """Finished videos' features by content hash and settings: ``<cache>/features/<key[:2]>/<key>.npz``."""
-
-    def __init__(self, root: Path, settings: ExtractSettings, fingerprint: str):
-        self.root = Path(root) / "features"
-        self.settings = json.dumps(settings.cache_key_settings(fingerprint), sort_keys=True)
-
-    def key(self, path: Path) -> str:
-        digest = hashlib.sha256(self.settings.encode())
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-
-    def _file(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.npz"
-
-    def get(self, key: str) -> VideoFeatures | None:
-        try:
-            with np.load(self._file(key)) as data:
-                return VideoFeatures(data["features"], data["quantized"], data["timestamps"], str(data["backbone"]),
-                                     tuple(str(text) for text in data["warnings"]))
-        except (OSError, KeyError, ValueError):  # missing or damaged: compute again
-            return None
-
-    def put(self, key: str, features: VideoFeatures) -> None:
-        with atomic_output(self._file(key)) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, features=features.features, quantized=features.quantized,
-                     timestamps=features.timestamps, backbone=np.array(features.backbone),
-                     warnings=np.array(features.warnings, dtype=str))
-
-
 def make_record(video: VideoInput, features: VideoFeatures, settings: ExtractSettings) -> dict:
     """The YouTube-8M record of one video (see the module docstring for its keys)."""
     record: dict = {
@@ -238,17 +130,6 @@ def shard_paths(out: Path, shards: int) -> list[Path]:
     suffix = out.suffix or ".tfrecord"
     return [out.with_name(f"{out.stem}-{index:05d}-of-{shards:05d}{suffix}") for index in range(shards)]
 
-
-@dataclass(frozen=True)
-class VideoResult:
-    """One video's outcome: its features (``from_cache`` when they were cached), or the one-line error."""
-
-    video: VideoInput
-    features: VideoFeatures | None
-    error: str | None = None
-    from_cache: bool = False
-
-
 def check_settings(settings: ExtractSettings) -> None:
     """Raises ReelsetError for settings no video could be encoded with."""
     if settings.shard_size is not None and settings.shard_size < 1:
@@ -256,49 +137,32 @@ def check_settings(settings: ExtractSettings) -> None:
     if settings.frames_per_second <= 0 or settings.max_frames < 1:
         raise ReelsetError("--frames-per-second must be above 0 and --max-frames at least 1")
 
+def iter_video_features(inputs: Iterable[VideoInput], settings: ExtractSettings, executor: Executor,
+                        backbone: Backbone | None = None) -> Iterator[VideoResult]:
+    """Each input's features, in input order, computed by the tasks of ``executor`` (``backbone``: the one loaded
+    in this process, for tasks that run here; a cluster's workers load their own). New features go into the feature
+    cache here, as they are yielded (on a cluster: under ``settings.cache_dir``, or this machine's default cache)."""
+    shared = replace(settings, cache_dir=_shared(executor, settings.cache_dir),
+                     model_dir=_shared(executor, settings.model_dir))
+    tasks = (VideoTask(video, str(executor.shared_path(video.path)), shared, executor.in_process(backbone))
+             for video in inputs)
+    cache = None
+    if settings.use_cache:
+        backbone = backbone or settings_backbone(settings)
+        cache = FeatureCache(settings.cache_dir or default_cache_dir(), settings,
+                             getattr(backbone, "fingerprint", backbone.name))
+    for result in executor.map_ordered(video_features, tasks, on_error=_task_failed):
+        if cache is not None and result.cache_key and result.features is not None and not result.from_cache:
+            cache.put(result.cache_key, result.features)  # here, in order: the cache's single writer
+        yield result
 
-def settings_backbone(settings: ExtractSettings, backbone: Backbone | None = None) -> Backbone:
-    """``backbone`` checked against the settings, or the settings' backbone loaded."""
-    if backbone is None:
-        return load_backbone(settings.backbone, model_dir=settings.model_dir, device=settings.device,
-                             expected_sha256=settings.expected_sha256)
-    if backbone.name != settings.backbone:
-        raise ReelsetError(f"the backbone given is {backbone.name}, the settings say {settings.backbone}")
-    return backbone
+
+def _shared(executor: Executor, path: Path | None) -> Path | None:
+    return None if path is None else executor.shared_path(path)
 
 
-def iter_video_features(inputs: Iterable[VideoInput], settings: ExtractSettings, backbone: Backbone
-                        ) -> Iterator[VideoResult]:
-    """Each input's features, in input order: worker threads hash and decode the next videos (ffmpeg and hashing
-    release the GIL) while this thread embeds batches; finished videos come from and go to the cache."""
-    fingerprint = getattr(backbone, "fingerprint", backbone.name)
-    cache = FeatureCache(settings.cache_dir or default_cache_dir(), settings, fingerprint) if settings.use_cache else None
-
-    def decode(video: VideoInput):
-        try:
-            key = cache.key(Path(video.path)) if cache and Path(video.path).is_file() else None
-            cached = cache.get(key) if key else None
-            if cached is not None and cached.backbone == backbone.name:
-                return video, key, cached, None
-            decoded = decode_frames(video.path, fps=settings.frames_per_second, max_frames=settings.max_frames,
-                                    size=backbone.input_size)
-            return video, key, decoded, None
-        except ReelsetError as error:
-            return video, None, None, str(error)
-        except OSError as error:
-            return video, None, None, f"{video.path}: {error.strerror or error}"
-
-    workers = max(1, settings.decode_workers)
-    for video, key, result, error in parallel_map(decode, (video for video in inputs), workers=workers, window=2 * workers):
-        if error is not None:
-            yield VideoResult(video, None, error if error.startswith(video.path) else f"{video.path}: {error}")
-        elif isinstance(result, VideoFeatures):
-            yield VideoResult(video, result, from_cache=True)
-        else:
-            features = _features_of(backbone, result, settings.batch_size)
-            if cache and key:
-                cache.put(key, features)
-            yield VideoResult(video, features)
+def _task_failed(task: VideoTask, error: Exception) -> VideoResult:
+    return VideoResult(task.video, None, f"{task.video.path}: task failed: {one_line(error, typed=True)}")
 
 
 def extract(
@@ -310,35 +174,39 @@ def extract(
     backbone: Backbone | None = None,
     on_video: Callable[[VideoInput, str | None], None] = lambda video, error: None,
     on_warning: Callable[[str], None] = lambda message: None,
-    scheduler: Any = None,
+    executor: Executor | str | None = None,
 ) -> ExtractSummary:
     """Encode ``inputs`` into YouTube-8M records at ``out``; see the module docstring.
 
     Args:
         invalid: inputs already found bad (the bad lines of :func:`read_video_csv`): counted among the videos and
             the failures of the summary.
-        backbone: an already loaded backbone (its name must be ``settings.backbone``); default: load it. Not used
-            with ``scheduler`` (each worker loads its own).
+        backbone: an already loaded backbone (its name must be ``settings.backbone``); default: load it (here, so
+            that a backbone that cannot be loaded stops the run before anything is written; a cluster's workers
+            load their own).
         on_video: called after each video with the error message, or None when it was encoded.
         on_warning: called with each warning (a damaged video encoded up to the damage).
-        scheduler: a Dask scheduler address (or a connected ``distributed.Client``): each video is decoded and
-            embedded on a worker (:mod:`reelset.features.extract_cluster`), this process writes the records
-            (the local run's bytes, given its torch thread count: workers use one). Default: this process.
+        executor: where the videos are decoded and embedded (:func:`reelset.scale.executor_for`: an Executor, or
+            a Dask scheduler's address or ``distributed.Client``, whose workers must see the videos, the cache and
+            the model folder at the same absolute path); this process writes the records, the same bytes wherever
+            the features were made, given the torch thread count (a Dask worker uses one). Default:
+            ``settings.decode_workers`` threads here.
 
     Raises:
         ReelsetError: bad settings, a backbone that cannot be loaded, or a scheduler that cannot be reached;
             videos that fail are reported, not raised.
     """
     check_settings(settings)
-    if scheduler is not None:
-        from reelset.features.extract_cluster import cluster_video_features
-
-        results = cluster_video_features(inputs, settings, scheduler)
-        from_bytes = dequantize  # what every backbone's from_bytes is; the backbone itself is on the workers
-    else:
+    with executor_for(executor, workers=settings.decode_workers) as running:
         backbone = settings_backbone(settings, backbone)
-        results = iter_video_features(inputs, settings, backbone)
-        from_bytes = backbone.from_bytes
+        results = iter_video_features(inputs, settings, running, backbone)
+        return _encode(inputs, results, Path(out), settings, backbone, invalid, on_video, on_warning)
+
+
+def _encode(inputs: list[VideoInput], results: Iterable[VideoResult], out: Path, settings: ExtractSettings,
+            backbone: Backbone, invalid: list[str], on_video: Callable[[VideoInput, str | None], None],
+            on_warning: Callable[[str], None]) -> ExtractSummary:
+    """The records of ``results``, in input order, streamed into the shards at ``out``."""
     summary = ExtractSummary(total=len(inputs) + len(invalid), failures=list(invalid))
 
     def records() -> Iterator[dict]:
@@ -352,37 +220,31 @@ def extract(
             for warning in features.warnings:
                 summary.warnings.append(warning)
                 on_warning(warning)
-            error_bound = float(np.abs(from_bytes(features.quantized) - features.features).max(initial=0))
+            error_bound = float(np.abs(backbone.from_bytes(features.quantized) - features.features).max(initial=0))
             summary.max_quantization_error = max(summary.max_quantization_error, error_bound)
             summary.encoded += 1
             summary.frames += len(features.features)
             on_video(result.video, None)
             yield make_record(result.video, features, settings)
 
-    summary.outputs = _write_shards(records(), Path(out), settings.shard_size)
+    summary.outputs = _write_shards(records(), out, settings.shard_size)
     return summary
 
 
 def _write_shards(records: Iterator[dict], out: Path, shard_size: int | None) -> list[Path]:
     """Stream the records into temporary shards, then give them their final names (the count is known only at the
-    end). Nothing takes a final name before every shard is complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staged: list[Path] = []
+    end). Nothing takes a final name before every shard is complete; a killed run's temporary shards are removed by
+    the next run (:func:`reelset.core.atomic.atomic_outputs`)."""
     records = iter(records)
-    try:
+    with atomic_outputs(out) as staged:
         while True:
-            temporary = out.with_name(f".{out.name}.part{len(staged):05d}-{os.getpid()}")
+            temporary = staged.new()
             count = write_records(temporary, itertools.islice(records, shard_size) if shard_size else records)
-            if count == 0 and staged:
-                temporary.unlink(missing_ok=True)
+            if count == 0 and len(staged.paths) > 1:
+                staged.drop(temporary)
                 break
-            staged.append(temporary)
             if not shard_size or count < shard_size:
                 break
-        finals = shard_paths(out, len(staged))
-        for temporary, final in zip(staged, finals):
-            os.replace(temporary, final)
+        finals = shard_paths(out, len(staged.paths))
+        staged.commit(finals)
         return finals
-    finally:
-        for temporary in staged:
-            temporary.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from yt_dlp.utils import DownloadError
 
 from reelset.core.atomic import fsync_dir
+from reelset.core.errors import one_line
 from reelset.core.ffmpeg import MediaError, MediaInfo, probe, run_ffmpeg
 from reelset.fetch.classify import OK, classify_error
 from reelset.fetch.normalise import Input, Plan, clip_args, plan_clip, verify_clip
@@ -148,8 +149,7 @@ def _failure(video_id: str, message: str, detail: str = "") -> Outcome:
 
 
 def _error_text(exc: DownloadError) -> str:
-    text = " ".join(str(exc).split())
-    return text.removeprefix("ERROR: ").strip() or type(exc).__name__
+    return one_line(exc).removeprefix("ERROR: ")
 
 
 def fetch_clip(

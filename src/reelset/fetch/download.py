@@ -7,10 +7,12 @@
 2. sorts the ids: invalid ones are recorded as ``invalid`` and never touch the disk; a verified ``<id>.mp4`` counts as
    done (a file without an ``ok`` record is verified first, then adopted or removed); permanent failures are skipped
    unless ``retry_failed``;
-3. runs the rest on ``jobs`` threads. Each start waits for the shared :class:`~reelset.fetch.politeness.Pacer`;
-   transient failures are retried with capped back-off; the circuit breaker pauses, then stops the run. With a Dask
-   ``scheduler`` each attempt runs on a worker and the pacer is the cluster's
-   (:mod:`reelset.fetch.download_cluster`); this process stays the only writer of the status file;
+3. runs the rest on ``jobs`` threads, each attempt one task (:func:`reelset.fetch.attempt.attempt_task`) run by the
+   executor (:mod:`reelset.scale`): in that thread, or on a Dask worker (``--scheduler``; the output folder shared at
+   the same absolute path). Each start waits for the executor's pacer (one schedule for every thread, or for the
+   whole cluster); transient failures are retried with capped back-off; the circuit breaker (which sees every
+   attempt's result, whichever worker made it) pauses every start, then stops the run. This process stays the only
+   writer of the status file;
 4. writes ``<out>/missing_ids.txt`` and returns a :class:`DownloadSummary`.
 
 ``MAX_VIDEOS`` counts successes: verified clips in the folder, those of earlier runs included, so a run killed at 60
@@ -23,17 +25,16 @@ import contextlib
 import re
 import shutil
 import threading
+from collections.abc import Callable
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from reelset.core.atomic import atomic_write_text, remove_stale_temps
-from reelset.core.cluster import client_for, worker_threads
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, executable
 from reelset.core.locks import exclusive_lock
 from reelset.core.progress import Reporter
@@ -48,9 +49,11 @@ from reelset.fetch.classify import (
     RETRY_IN_RUN,
     STATUSES,
 )
-from reelset.fetch.clip import LOGS_DIR, PARTIAL_DIR, ClipSettings, Outcome, Redactor, VideoLog, clip_path, fetch_clip
+from reelset.fetch.attempt import AttemptTask, attempt_task
+from reelset.fetch.clip import LOGS_DIR, PARTIAL_DIR, ClipSettings, Outcome, Redactor, VideoLog, clip_path
 from reelset.fetch.normalise import verify_clip
-from reelset.fetch.ytdlp import DEFAULT_URL_TEMPLATE, StartCancelled, YtdlpSession
+from reelset.fetch.ytdlp import DEFAULT_URL_TEMPLATE, YtdlpSession
+from reelset.scale import Executor, executor_for
 
 STATUS_FILE = "status.jsonl"
 MISSING_FILE = "missing_ids.txt"
@@ -85,7 +88,6 @@ class DownloadSettings:
     socket_timeout: float = 30.0
     attempt_timeout: float = 1800.0
     yt_dlp_args: str | None = None
-    scheduler: Any = None  # a Dask scheduler's address (or a distributed.Client): attempts run on its workers
 
     def validate(self) -> None:
         checks = [
@@ -166,50 +168,22 @@ def clean_leftovers(out_dir: Path) -> int:
     return removed
 
 
-def run_attempt(video_id: str, attempt: int, tries: int, clip: ClipSettings, session: YtdlpSession, pacer,
-                stop, progress=None) -> Outcome | None:
-    """One attempt at one video, in this process or on a Dask worker: :func:`fetch_clip`, whose first request to
-    the video's page waits for a start slot of ``pacer`` (a :class:`~reelset.fetch.politeness.Pacer` or the
-    cluster's), logging to ``<out>/logs/<id>.log``. Returns None when ``stop`` (an Event) was set before the start.
-    """
-    redact = Redactor(session.secrets)
-    log = VideoLog(Path(clip.out_dir) / LOGS_DIR / f"{video_id}.log", redact)
-
-    def wait_for_slot() -> None:
-        if not pacer.wait(stop):
-            raise StartCancelled()
-
-    log.write(f"[reelset] attempt {attempt}/{tries}")
-    try:
-        outcome = fetch_clip(video_id, clip, session, log, on_progress=progress, cancel=stop,
-                             before_request=wait_for_slot)
-    except StartCancelled:
-        log.write("[reelset] stopped before the start")
-        return None
-    outcome.message = redact(outcome.message)
-    if outcome.status != OK:
-        log.write(f"[reelset] {outcome.status}: {outcome.message}")
-    return outcome
-
-
 class _Run:
-    """The state of one run, shared by the scheduler (main thread) and the worker threads.
-
-    ``cluster``: a :class:`~reelset.fetch.download_cluster.ClusterAttempts` when the attempts run on Dask workers
-    (its pacer then spaces the starts of the whole cluster); None for attempts in this process.
-    """
+    """The state of one run, shared by the scheduling loop (main thread) and the job threads: the executor that runs
+    the attempts, its pacer and stop flag, the circuit breaker."""
 
     def __init__(self, settings: DownloadSettings, reporter: Reporter, store: StatusStore, session: YtdlpSession,
-                 cluster=None):
+                 executor: Executor, pacer, stop):
         self.settings = settings
         self.reporter = reporter
         self.store = store
         self.session = session
-        self.cluster = cluster
+        self.executor = executor
+        self.clip = replace(settings.clip_settings(), out_dir=executor.shared_path(settings.out_dir))
         self.redact = Redactor(session.secrets)
-        self.stop = threading.Event()
+        self.stop = stop
         self.stop_reason: str | None = None
-        self.pacer = cluster.pacer if cluster else politeness.Pacer(settings.sleep, settings.max_sleep)
+        self.pacer = pacer
         self.breaker = politeness.CircuitBreaker(self.pacer, threshold=settings.breaker_threshold,
                                                  pause=settings.breaker_pause)
         self.env_streak = 0
@@ -220,8 +194,6 @@ class _Run:
             if self.stop_reason is None:
                 self.stop_reason = reason
         self.stop.set()
-        if self.cluster:
-            self.cluster.request_stop()
 
     def after_attempt(self, outcome: Outcome) -> None:
         """Feed the circuit breaker and the environment check with every attempt's result."""
@@ -242,14 +214,13 @@ class _Run:
         if streak >= max(1, self.settings.breaker_threshold):
             self.request_stop(f"stopped: {streak} environment errors in a row ({outcome.message}); run `reelset doctor`")
 
-    def attempt(self, video_id: str, attempt: int, progress) -> Outcome | None:
-        if self.cluster:
-            return self.cluster.attempt(video_id, attempt)
-        return run_attempt(video_id, attempt, self.settings.tries, self.settings.clip_settings(), self.session,
-                           self.pacer, self.stop, progress)
+    def attempt(self, video_id: str, attempt: int, progress: Callable[[float], None]) -> Outcome | None:
+        task = AttemptTask(video_id, attempt, self.settings.tries, self.clip, self.session, self.pacer, self.stop,
+                           self.executor.in_process(progress))
+        return self.executor.call(attempt_task, task, on_error=_attempt_failed)
 
     def download_one(self, video_id: str, progress) -> tuple[Outcome, int]:
-        """All attempts at one video (runs on a worker thread). Returns the last outcome and the attempts made."""
+        """All attempts at one video (runs on a job thread). Returns the last outcome and the attempts made."""
         outcome = Outcome(video_id, "failed", "not attempted")
         attempts = 0
         for attempt in range(1, self.settings.tries + 1):
@@ -269,6 +240,12 @@ class _Run:
             if self.stop.wait(delay):
                 break
         return outcome, attempts
+
+
+def _attempt_failed(task: AttemptTask, error: Exception) -> Outcome:
+    """An attempt whose task failed for good (on a cluster: it killed ``allowed-failures`` workers, or the
+    scheduler was lost): a transient failure, retried like one."""
+    return Outcome(task.video_id, "failed", f"the task failed: {one_line(error, typed=True)}")
 
 
 def _triage(ids: Iterable[str], settings: DownloadSettings, store: StatusStore, reporter: Reporter):
@@ -333,8 +310,14 @@ def _result_line(outcome: Outcome, attempts: int, tries: int) -> str:
     return f"{outcome.status} {outcome.video_id} (attempt {attempts}/{tries}): {outcome.message}"
 
 
-def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Reporter | None = None) -> DownloadSummary:
+def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Reporter | None = None, *,
+                    executor: Executor | str | None = None) -> DownloadSummary:
     """Download and normalise the first ``max_duration`` seconds of each video; see the module docstring.
+
+    Args:
+        executor: where the attempts run (:func:`reelset.scale.executor_for`: an Executor, or a Dask scheduler's
+            address, connected before the folder is touched, or ``distributed.Client``); default: in the job
+            threads of this process. ``settings.jobs`` attempts are in flight either way.
 
     Raises:
         ReelsetError: the run cannot start (settings, ffmpeg missing, scheduler unreachable, folder locked, cookies
@@ -345,14 +328,14 @@ def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Re
     for tool in ("ffmpeg", "ffprobe"):
         executable(tool)
     started = time.monotonic()
-    with client_for(settings.scheduler) as client:  # connected first: an unreachable scheduler writes nothing
-        summary = _download_into(Path(settings.out_dir), ids, settings, reporter, client)
+    with executor_for(executor) as running:  # a cluster is connected first: an unreachable one writes nothing
+        summary = _download_into(Path(settings.out_dir), ids, settings, reporter, running)
     summary.elapsed = time.monotonic() - started
     return summary
 
 
 def _download_into(out_dir: Path, ids: Iterable[str], settings: DownloadSettings, reporter: Reporter,
-                   client) -> DownloadSummary:
+                   executor: Executor) -> DownloadSummary:
     out_dir.mkdir(parents=True, exist_ok=True)
     with folder_lock(out_dir):
         removed = clean_leftovers(out_dir)
@@ -364,11 +347,15 @@ def _download_into(out_dir: Path, ids: Iterable[str], settings: DownloadSettings
         if session.js_runtime is None and "youtube.com" in settings.url_template:
             reporter.warn("no JavaScript runtime for yt-dlp (deno >= 2.3 or node >= 22): YouTube downloads will "
                           "fail with env_error; run `reelset doctor`")
-        with StatusStore(out_dir / STATUS_FILE) as store, _cluster(client, settings, session, reporter) as cluster:
+        where = executor.where()
+        if where:
+            reporter.line(f"dask: attempts run on {where}, at most {settings.jobs} at a time")
+        with (StatusStore(out_dir / STATUS_FILE) as store, executor.pacer(settings.sleep, settings.max_sleep) as pacer,
+              executor.stop_flag() as stop):
             if store.damaged_lines:
                 reporter.warn(f"{out_dir / STATUS_FILE}: ignored {store.damaged_lines} damaged line(s)")
             unique_ids, pending, invalid = _triage(ids, settings, store, reporter)
-            run = _Run(settings, reporter, store, session, cluster)
+            run = _Run(settings, reporter, store, session, executor, pacer, stop)
             summary = DownloadSummary(out_dir)
             summary.new[INVALID] = invalid
             _schedule(run, unique_ids, pending, summary)
@@ -378,25 +365,6 @@ def _download_into(out_dir: Path, ids: Iterable[str], settings: DownloadSettings
             (out_dir / PARTIAL_DIR).rmdir()  # only when empty
         atomic_write_text(out_dir / MISSING_FILE, "".join(f"{video_id}\n" for video_id in summary.missing))
     return summary
-
-
-@contextlib.contextmanager
-def _cluster(client, settings: DownloadSettings, session: YtdlpSession, reporter: Reporter):
-    """The run's attempts on the workers of ``client`` (a ``distributed.Client``), or None (no client) for attempts
-    in this process."""
-    if client is None:
-        yield None
-        return
-    from reelset.fetch.download_cluster import ClusterAttempts
-
-    cluster = ClusterAttempts(client, settings.clip_settings(), session, settings.tries, settings.sleep,
-                              settings.max_sleep)
-    reporter.line(f"dask: attempts run on the cluster at {client.scheduler.address} "
-                  f"({worker_threads(client)} worker threads now), at most {settings.jobs} at a time")
-    try:
-        yield cluster
-    finally:
-        cluster.close()
 
 
 def _schedule(run: _Run, unique_ids: list[str], pending: list[str], summary: DownloadSummary) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable
 
 from reelset.fetch.classify import BREAKER_STATUSES, RATE_LIMITED
+from reelset.scale.pacing import Pacer
 
 DEFAULT_SLEEP = 10.0
 DEFAULT_MAX_SLEEP = 20.0
@@ -24,56 +23,6 @@ DEFAULT_RATE_LIMIT_BASE = 120.0
 DEFAULT_RETRY_CAP = 600.0
 DEFAULT_BREAKER_THRESHOLD = 5
 DEFAULT_BREAKER_PAUSE = 900.0
-
-
-class Pacer:
-    """Spaces starts across all threads: consecutive starts are at least a random ``[min_gap, max_gap]`` apart.
-
-    Args:
-        clock: a monotonic clock, injectable for tests.
-    """
-
-    def __init__(
-        self,
-        min_gap: float = DEFAULT_SLEEP,
-        max_gap: float = DEFAULT_MAX_SLEEP,
-        *,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        if min_gap < 0 or max_gap < min_gap:
-            raise ValueError(f"sleep range must satisfy 0 <= min <= max, got {min_gap}..{max_gap}")
-        self.min_gap = min_gap
-        self.max_gap = max_gap
-        self._rng = rng or random.Random()
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._next_free: float | None = None
-
-    def _gap(self) -> float:
-        return self._rng.uniform(self.min_gap, self.max_gap)
-
-    def reserve(self) -> float:
-        """Claim the next start slot; return how many seconds to wait for it."""
-        with self._lock:
-            now = self._clock()
-            slot = now if self._next_free is None else max(now, self._next_free)
-            self._next_free = slot + self._gap()
-            return slot - now
-
-    def hold_for(self, seconds: float) -> None:
-        """Allow no start in the next ``seconds``: the circuit breaker's pause."""
-        with self._lock:
-            when = self._clock() + seconds
-            self._next_free = max(self._next_free or when, when)
-
-    def wait(self, stop: threading.Event | None = None) -> bool:
-        """Wait for a start slot; False if ``stop`` was set meanwhile."""
-        delay = self.reserve()
-        if stop is None:
-            time.sleep(delay)
-            return True
-        return not stop.wait(delay)
 
 
 def backoff_delay(

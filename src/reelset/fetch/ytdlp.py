@@ -30,7 +30,7 @@ import yt_dlp
 import yt_dlp.cookies
 from yt_dlp.utils import DownloadCancelled, DownloadError
 
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 
 DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={id}"
 MIN_DENO = (2, 3)
@@ -120,7 +120,7 @@ def _ytdlp_options(argv: list[str], flag: str) -> dict[str, Any]:
             return yt_dlp.parse_options(argv).ydl_opts
     except (ValueError, SystemExit, optparse.OptParseError) as exc:
         said = [line for line in [*str(exc).splitlines(), *complaint.getvalue().splitlines()] if "error:" in line]
-        reason = said[-1].split("error:", 1)[1].strip() if said else " ".join(str(exc).split())
+        reason = said[-1].split("error:", 1)[1].strip() if said else one_line(exc)
         raise ReelsetError(f"{flag}: yt-dlp rejected {' '.join(argv)!r}: {reason}") from exc
 
 

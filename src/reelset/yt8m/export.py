@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reelset.core.atomic import atomic_output, atomic_write_bytes
-from reelset.core.cluster import run_ordered
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
+from reelset.scale import Executor, executor_for
 from reelset.yt8m.records import read_records
 
 FORMATS = ("parquet", "npz")
@@ -235,7 +235,7 @@ def encode_file(task: FileTask) -> EncodedFile:
 
 
 def _task_failed(task: FileTask, error: BaseException) -> EncodedFile:
-    return EncodedFile(None, error=f"{task.path}: task failed on the cluster: {type(error).__name__}: {error}")
+    return EncodedFile(None, error=f"{task.path}: task failed: {one_line(error, typed=True)}")
 
 
 def export_per_file(
@@ -247,16 +247,17 @@ def export_per_file(
     skip_corrupt: bool = False,
     on_corrupt: Callable[[str], None] | None = None,
     on_file: Callable[[Path], None] = lambda path: None,
-    scheduler: Any = None,
+    executor: Executor | str | None = None,
 ) -> ExportSummary:
     """Export each input file to ``<out_dir>/<its stem>.<to>`` (the format of :func:`export_records` for that
     file alone), together one Parquet dataset (or set of NPZ files) readable as a whole.
 
     Args:
         on_file: called with each output file once it is complete, in input order.
-        scheduler: a Dask scheduler address (or a connected ``distributed.Client``): each file is read and encoded
-            on a worker (inputs must be visible to the workers at the same absolute path); this process writes
-            the outputs, the same bytes as without it. Default: in this process.
+        executor: where each file is read and encoded (:func:`reelset.scale.executor_for`: an Executor, or a Dask
+            scheduler's address or ``distributed.Client``, whose workers must see the inputs at the same absolute
+            path); this process writes the outputs, the same bytes wherever they were encoded. Default: one file
+            at a time in this process.
 
     Raises:
         ReelsetError: an unknown format, two inputs with the same stem, a file of other records than the first
@@ -273,8 +274,15 @@ def export_per_file(
             raise ReelsetError(f"{path} and {seen[target]} would both be exported to {target}")
         seen[target] = path
     report = on_corrupt or (lambda message: print(f"skipped: {message}", file=sys.stderr, flush=True))
-    tasks = (FileTask(str(path.expanduser().absolute()), to, dequantize, skip_corrupt) for path in paths)
-    results = run_ordered(encode_file, tasks, scheduler=scheduler, on_error=_task_failed)
+    with executor_for(executor) as running:
+        tasks = (FileTask(str(path.expanduser().absolute()), to, dequantize, skip_corrupt) for path in paths)
+        return _write_each(running.map_ordered(encode_file, tasks, on_error=_task_failed), paths, targets,
+                           Path(out_dir), report, on_file)
+
+
+def _write_each(results: Iterable[EncodedFile], paths: list[Path], targets: list[Path], out_dir: Path,
+                report: Callable[[str], None], on_file: Callable[[Path], None]) -> ExportSummary:
+    """Write each encoded file to its target, in input order (this process is their only writer)."""
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     records = frames = 0
     first: EncodedFile | None = None

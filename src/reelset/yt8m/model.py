@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.features.backbones import RECORD_KEY, backbone_of_record
 from reelset.features.backbones.device import resolve_device, torch_gpu_count
 from reelset.yt8m.records import Record, dequantize
@@ -292,6 +292,6 @@ def load_model(model_dir: Path, *, device: str = "auto") -> TrainedModel:
     except FileNotFoundError:
         raise ModelError(f"{weights_path}: missing (the model directory is incomplete)") from None
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"{weights_path}: corrupt or not this model's weights ({first_line})") from None
+        raise ModelError(f"{weights_path}: corrupt or not this model's weights "
+                         f"({one_line(error, first_line=True)})") from None
     return TrainedModel(model_dir, config, network, resolved)

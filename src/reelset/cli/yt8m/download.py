@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from reelset.cli.yt8m import group
-from reelset.core.cluster import scheduler_option
+from reelset.cli.options import scheduler_option
 from reelset.core.progress import Reporter
 from reelset.yt8m.download import (
     DATA_BASE_URL,
@@ -96,5 +96,5 @@ def download_command(partition, mirror, shard, scheduler, **options) -> None:
     resumes from what it left. The files and the plan are the same as a local run's.
     """
     config = config_from_environment(partition=partition, mirror=mirror, shard=shard, **options)
-    download_partition(config, Reporter(), scheduler=scheduler or None).check()
+    download_partition(config, Reporter(), executor=scheduler or None).check()
 

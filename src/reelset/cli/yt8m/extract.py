@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reelset.cli.yt8m import group
-from reelset.core.cluster import scheduler_option
+from reelset.cli.options import scheduler_option
 from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
 from reelset.features.backbones import BACKBONES, DEFAULT_BACKBONE, DEVICE_CHOICES
@@ -86,7 +86,7 @@ def extract_command(ctx: click.Context, input_videos_csv: Path, output_tfrecords
                 reporter.warn(f"failed {error}")
 
         summary = extract(inputs, output_tfrecords_file, settings, invalid=bad_lines, on_video=on_video,
-                          on_warning=reporter.warn, scheduler=scheduler or None)
+                          on_warning=reporter.warn, executor=scheduler or None)
     for path in summary.outputs:
         reporter.line(f"wrote {path}")
     reporter.line(f"frames: {summary.frames}, from cache: {summary.from_cache} videos, "

@@ -10,7 +10,7 @@ import click
 
 from reelset.cli.yt8m import group
 from reelset.cli.yt8m.vocab import vocabulary_option
-from reelset.core.cluster import scheduler_option
+from reelset.cli.options import scheduler_option
 from reelset.core.progress import Reporter
 from reelset.yt8m.export import FORMATS, export_per_file, export_records
 from reelset.yt8m.inspect import feature_shapes, inspect_records, inspection_lines
@@ -80,7 +80,7 @@ def export_command(files, to, out, out_dir, dequantize, skip_corrupt, scheduler)
     reporter = Reporter()
     if out_dir is not None:
         summary = export_per_file(files, out_dir, to=to, dequantize=dequantize, skip_corrupt=skip_corrupt,
-                                  on_corrupt=_report_corrupt, scheduler=scheduler or None)
+                                  on_corrupt=_report_corrupt, executor=scheduler or None)
         where = f"{len(summary.files)} file{'s' if len(summary.files) != 1 else ''} in {summary.out}"
     else:
         if scheduler:

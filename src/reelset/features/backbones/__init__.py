@@ -42,6 +42,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from reelset.core.errors import ReelsetError
+from reelset.features.backbones.checks import check_frames
 from reelset.features.backbones.device import DEVICE_CHOICES, DeviceError, resolve_device
 
 EFFICIENTNET_LITE0 = "efficientnet-lite0"
@@ -51,7 +52,7 @@ DEFAULT_BACKBONE = EFFICIENTNET_LITE0
 RECORD_KEY = "backbone"  # the context key of the records
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "DEVICE_CHOICES", "Backbone", "DeviceError", "backbone_of_record",
-           "load_backbone", "resolve_device"]
+           "check_frames", "load_backbone", "resolve_device"]
 
 
 @runtime_checkable
@@ -117,11 +118,3 @@ def backbone_of_record(record: Mapping) -> str:
     if value is None:
         return INCEPTION_YT8M
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def check_frames(frames) -> np.ndarray:
-    """``frames`` as a ``(n, height, width, 3)`` uint8 array, or ValueError."""
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be uint8 (n, height, width, 3) RGB, got {frames.dtype} {frames.shape}")
-    return frames

@@ -21,8 +21,9 @@ each lies in [0, 6]. :meth:`EfficientNetLite0.classify` applies the ImageNet cla
 
 The 8-bit mapping is fixed and documented, never fitted to data: :func:`pooled_to_record` maps [0, 6] linearly onto
 YouTube-8M's quantization domain [-2, 2] (``y = x * 2/3 - 2``); those are the floats the records hold (``mean_rgb``),
-and the bytes are YouTube-8M's own :func:`~reelset.yt8m.records.quantize` of them, so every reader dequantizes them
-with the starter code's formula and gets values in the same space. One byte step is 4/255 in the record space, i.e.
+and the bytes are YouTube-8M's own :func:`~reelset.formats.yt8m_records.quantize` of them, so every reader
+dequantizes them with the starter code's formula and gets values in the same space. One byte step is 4/255 in the
+record space, i.e.
 6/255 = 0.0235 in pooled units; measured on real photos: max abs error 0.0157 in record space (one step, the half-bin
 offset of the starter code's dequantize included), relative RMS error 1.3% in pooled units; classification from the
 dequantized bytes picks the same class. About 45% of pooled features are exactly 0 (ReLU6): they quantize to byte 0.
@@ -34,11 +35,12 @@ import pickle
 
 import numpy as np
 
-from reelset.core.errors import ReelsetError
-from reelset.features.backbones import check_frames
+from reelset.core.digest import file_digest
+from reelset.core.errors import ReelsetError, one_line
+from reelset.features.backbones.checks import check_frames
 from reelset.features.backbones.device import resolve_device, torch_gpu_count
-from reelset.features.backbones.model_files import file_sha256, parse_sha256_pins
-from reelset.yt8m.records import QUANTIZE_MAX, QUANTIZE_MIN, dequantize, quantize
+from reelset.features.backbones.model_files import parse_sha256_pins
+from reelset.formats.yt8m_records import QUANTIZE_MAX, QUANTIZE_MIN, dequantize, quantize
 
 NAME = "efficientnet-lite0"
 WIDTH = 1280
@@ -104,13 +106,13 @@ class EfficientNetLite0:
         # EOFError: an empty file; UnpicklingError: a file torch did not write.
         except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
             raise ReelsetError(f"{self.weights_path}: cannot load the {NAME} weights "
-                               f"({' '.join(str(exc).split())[:200] or type(exc).__name__})") from exc
+                               f"({one_line(exc, limit=200)})") from exc
         model = efficient_net.from_name(NAME)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise ReelsetError(f"{self.weights_path}: not {NAME} weights "
-                               f"({' '.join(str(exc).split())[:200]})") from exc
+                               f"({one_line(exc, limit=200)})") from exc
         self.fingerprint = f"{NAME}:{digest}"  # what cached features depend on
         # channels_last: 1.3-3x faster convolutions on the CPU (oneDNN), and what cuDNN prefers too.
         self.model = model.eval().to(torch.device(self.device), memory_format=torch.channels_last)
@@ -118,7 +120,7 @@ class EfficientNetLite0:
 
     def _weights_sha256(self) -> str:
         try:
-            return file_sha256(self.weights_path)
+            return file_digest(self.weights_path)
         except OSError as exc:
             raise ReelsetError(f"{self.weights_path}: cannot read the {NAME} weights ({exc.strerror})") from exc
 

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from reelset.core.errors import ReelsetError
+from reelset.core.digest import file_digest
+from reelset.core.errors import ReelsetError, one_line
 from reelset.features.backbones.device import resolve_device, tensorflow_gpu_count
-from reelset.features.backbones import check_frames
-from reelset.features.backbones.model_files import InceptionFiles, file_sha256
-from reelset.yt8m.records import dequantize, quantize
+from reelset.features.backbones.checks import check_frames
+from reelset.features.backbones.model_files import InceptionFiles
+from reelset.formats.yt8m_records import dequantize, quantize
 
 NAME = "inception-yt8m"
 WIDTH = 1024
@@ -88,7 +89,7 @@ class Yt8mPca:
             try:
                 array = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise ReelsetError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())[:160]})") from exc
+                raise ReelsetError(f"{path}: not a readable .npy array ({one_line(exc, limit=160)})") from exc
             if array.shape != expected[label] or array.dtype.kind != "f":
                 raise ReelsetError(f"{path}: expected a float array of shape {expected[label]}, "
                                    f"got {array.dtype} {array.shape}")
@@ -125,7 +126,7 @@ class InceptionYt8m:
         # What cached features depend on: the four files' contents (verified against the record just before, so
         # their recorded digests are reused rather than hashing 100 MB again).
         self.fingerprint = NAME + ":" + ",".join(files.sha256 or (
-            file_sha256(path) for path in (files.graph, files.pca_mean, files.pca_eigenvals, files.pca_eigenvecs)))
+            file_digest(path) for path in (files.graph, files.pca_mean, files.pca_eigenvals, files.pca_eigenvecs)))
         graph_def = tf.compat.v1.GraphDef()
         try:
             graph_def.ParseFromString(Path(files.graph).read_bytes())
@@ -138,7 +139,7 @@ class InceptionYt8m:
                 tf.compat.v1.import_graph_def(graph_def, name="")
         except ValueError as exc:
             raise ReelsetError(f"{files.graph}: TensorFlow cannot import the graph "
-                               f"({' '.join(str(exc).split())[:160]})") from exc
+                               f"({one_line(exc, limit=160)})") from exc
         tensors = []
         for tensor_name in (INPUT_TENSOR, OUTPUT_TENSOR):
             try:

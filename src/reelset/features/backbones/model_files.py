@@ -37,7 +37,8 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from reelset.core.atomic import atomic_output, atomic_write_text
-from reelset.core.errors import ReelsetError
+from reelset.core.digest import file_digest
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.http import ChecksumError, download_file
 from reelset.core.locks import exclusive_lock
 
@@ -106,14 +107,6 @@ class FileCheck:
 def default_model_dir() -> Path:
     """``$HOME/yt8m``, where the original extractor keeps the same files."""
     return Path.home() / "yt8m"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_sha256_pins(value: str | Mapping[str, str] | None, names: tuple[str, ...]) -> dict[str, str]:
@@ -209,7 +202,7 @@ def safe_extract(archive: Path, members: tuple[str, ...], destination: Path) -> 
                 digests[name] = _extract_one(tar, chosen[name], destination / name)
             return digests
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise ModelFileError(f"{archive}: extraction failed ({_one_line(exc)})") from exc
+        raise ModelFileError(f"{archive}: extraction failed ({one_line(exc, limit=200)})") from exc
 
 
 def _extract_one(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
@@ -224,10 +217,6 @@ def _extract_one(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) ->
     return digest.hexdigest()
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
-
-
 # ------------------------------------------------------------------------------------------------ checksum record
 
 def _read_record(model_dir: Path) -> dict:
@@ -237,8 +226,8 @@ def _read_record(model_dir: Path) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: unreadable checksum record ({_one_line(exc)}); delete it and the model "
-                             "files to download them again") from exc
+        raise ModelFileError(f"{path}: unreadable checksum record ({one_line(exc, limit=200)}); delete it and the "
+                             "model files to download them again") from exc
     if not isinstance(record, dict):
         raise ModelFileError(f"{path}: not a checksum record (expected a JSON object)")
     return record
@@ -299,7 +288,7 @@ def _verified(archive: Archive, model_dir: Path, entry: dict, pin: str | None) -
                              f"at first download ({model_dir / CHECKSUMS_FILE})")
     path = model_dir / archive.name
     if path.exists():
-        actual = file_sha256(path)
+        actual = file_digest(path)
         if actual != recorded:
             raise _changed(path, recorded, actual, model_dir)
     members = entry.get("members") or {}
@@ -309,7 +298,7 @@ def _verified(archive: Archive, model_dir: Path, entry: dict, pin: str | None) -
         if not member_path.exists() or name not in members:
             complete = False
             continue
-        actual = file_sha256(member_path)
+        actual = file_digest(member_path)
         if actual != members[name]:
             raise _changed(member_path, members[name], actual, model_dir)
     return complete
@@ -321,7 +310,7 @@ def _obtain(archive: Archive, model_dir: Path, entry: dict | None, *, urls, expe
     url = archive.resolve_url(urls)
     want = expected_sha256 or (entry or {}).get("sha256")
     if path.exists():
-        sha256 = file_sha256(path)  # already checked against a record by _verified; this is a first sighting
+        sha256 = file_digest(path)  # already checked against a record by _verified; this is a first sighting
         if want and sha256 != want:
             raise ModelFileError(f"{path}: sha256 is {sha256} but {want} is pinned; delete it to download it again")
         source = (entry or {}).get("url", "found in the model dir")
@@ -390,7 +379,7 @@ def _check_file(path: Path, recorded: str | None, *, optional: bool) -> FileChec
         return FileCheck(path, "missing", "not downloaded yet (fetched at first use of inception-yt8m)")
     if recorded is None:
         return FileCheck(path, "unrecorded", "no checksum recorded (verified and recorded at next use)")
-    actual = file_sha256(path)
+    actual = file_digest(path)
     if actual != recorded:
         return FileCheck(path, "changed", f"sha256 {actual}, recorded {recorded}")
     return FileCheck(path, "ok", f"sha256 {actual[:16]}... as recorded")

@@ -35,7 +35,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -312,9 +312,67 @@ def _epoch_seed(seed: int, stage: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, stage, epoch]).generate_state(1)[0])
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
+@dataclass
+class TrainingState:
+    """Where a run of :func:`train` stands after its last finished epoch: what ``checkpoint.pt`` holds.
+
+    The run follows a plan of stages (:func:`_plan`): a ``select`` stage per candidate when there are validation
+    videos, then the ``refit`` of the chosen one; else one ``refit`` stage on every video. On disk the state is a
+    plain dict of these fields, by name and in this order (:meth:`to_checkpoint`), read back with
+    ``weights_only=True`` (tensors, numbers, strings, lists, dicts and None only).
+
+    Attributes:
+        fingerprint: the data and settings the run belongs to (a run of other ones refuses the checkpoint).
+        stage: the index in the plan of the stage under way (the plan's length: every stage done).
+        epoch: the epochs that stage has finished (0: it starts from its fresh network).
+        bad_epochs: select stage: the epochs in a row since its last better validation result (early stopping).
+        history: one entry per finished epoch of every stage (phase, model, epoch, loss, seconds, and for a select
+            epoch its validation metrics): ``model.json``'s history.
+        results: candidate name -> ``{"best_epoch", "validation"}``: its best select epoch so far and its metrics.
+        network: the ``state_dict`` of the stage's network after its last finished epoch (None at epoch 0).
+        optimizer: the ``state_dict`` of the stage's optimizer then (None at epoch 0).
+        best_network: select stage without ``refit``: the weights of its best epoch so far; else None.
+        leader: the model chosen so far: the best candidate of the finished select stages, or the model of a
+            finished refit stage.
+        leader_network: without ``refit``: the leader's best select weights (the weights the model gets); None when
+            the last stage's network is the model.
+        seconds: the training time of every epoch so far (this run and the runs it resumed).
+        videos_trained: the videos trained on over those epochs (for videos/s).
+    """
+
+    fingerprint: str
+    stage: int = 0
+    epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    results: dict[str, dict] = field(default_factory=dict)
+    network: dict[str, torch.Tensor] | None = None
+    optimizer: dict | None = None
+    best_network: dict[str, torch.Tensor] | None = None
+    leader: str | None = None
+    leader_network: dict[str, torch.Tensor] | None = None
+    seconds: float = 0.0
+    videos_trained: int = 0
+
+    def to_checkpoint(self) -> dict:
+        """The checkpoint's dict: every field under its name, in order (the objects themselves, not copies)."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Mapping) -> TrainingState:
+        """The state a checkpoint's dict (:meth:`to_checkpoint`, read back) holds."""
+        return cls(**{item.name: checkpoint[item.name] for item in fields(cls)})
+
+    def next_stage(self) -> None:
+        """Move on to the plan's next stage, which starts from its fresh network."""
+        self.stage += 1
+        self.epoch = self.bad_epochs = 0
+        self.network = self.optimizer = self.best_network = None
+
+
+def _save_checkpoint(path: Path, state: TrainingState) -> None:
     with atomic_output(path) as tmp:
-        torch.save(state, tmp)
+        torch.save(state.to_checkpoint(), tmp)
 
 
 def _vocabulary_source(vocabulary: Vocabulary | None) -> dict | None:
@@ -339,7 +397,7 @@ def _split(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.flatnonzero(keep), chosen
 
 
-def _prepare_out(out: Path, fingerprint: str, resume: str) -> tuple[dict | None, dict | None]:
+def _prepare_out(out: Path, fingerprint: str, resume: str) -> tuple[TrainingState | None, dict | None]:
     """(checkpoint to resume or None, finished model.json with this fingerprint or None)."""
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
@@ -357,7 +415,7 @@ def _prepare_out(out: Path, fingerprint: str, resume: str) -> tuple[dict | None,
         if not isinstance(checkpoint, dict) or checkpoint.get("fingerprint") != fingerprint:
             raise TrainingError(f"{checkpoint_path} is the checkpoint of another training (other data or settings): "
                                 f"--restart discards it, or choose another --out")
-        return checkpoint, None
+        return TrainingState.from_checkpoint(checkpoint), None
     if config_path.exists():
         try:
             finished = json.loads(config_path.read_text(encoding="utf-8"))
@@ -472,97 +530,184 @@ def train(
         return _execute(job, out, resume, on_epoch, on_batch)
 
 
+@dataclass
+class _Run:
+    """A job's plan under way in its (locked) model directory: what every stage needs besides the state."""
+
+    job: _Job
+    plan: list[tuple[str, int | None]]  # (phase, candidate index; None: the chosen candidate), see _plan
+    refit: bool  # the chosen candidate is trained again on every video
+    trainers: list[_Trainer]  # one per candidate
+    final_videos: VideoSet  # what a refit stage trains on: training and validation videos when refitting
+    checkpoint_path: Path
+    on_epoch: Callable[[EpochResult], None] | None
+    on_batch: Callable[[int, int], None] | None
+
+
 def _execute(job: _Job, out: Path, resume: str, on_epoch, on_batch) -> TrainSummary:
-    """Run (or resume) ``job``'s plan in ``out`` (locked) and write the model directory."""
-    settings, candidates, training, validation = job.settings, job.candidates, job.training, job.validation
-    has_validation = len(validation) > 0
-    refit = has_validation and settings.refit
+    """Run (or resume) ``job``'s plan in ``out`` (locked) and write the model directory.
+
+    The stages run from where the checkpoint left off: :func:`_select_stage` for each candidate (which ends with
+    :func:`_choose`), :func:`_refit_stage` for the chosen one or the only one, then :func:`_write_model`.
+    """
     checkpoint, finished = _prepare_out(out, job.fingerprint, resume)
     if finished is not None:
         return _summary(out, finished, already=True)
+    has_validation = len(job.validation) > 0
+    refit = has_validation and job.settings.refit
+    run = _Run(job, _plan(len(job.candidates), has_validation, refit), refit,
+               [_Trainer(spec, options, job.settings, job.space, len(job.class_set), job.device)
+                for spec, options in job.candidates],
+               concatenate(job.training, job.validation) if refit else job.training,
+               out / CHECKPOINT_FILE, on_epoch, on_batch)
+    state = checkpoint if checkpoint is not None else TrainingState(job.fingerprint)
+    resumed_at = _resumed_at(run, state) if checkpoint is not None else None
+    network = None
+    while state.stage < len(run.plan):
+        phase, index = run.plan[state.stage]
+        network = _select_stage(run, state, index) if phase == "select" else _refit_stage(run, state, index)
+        state.next_stage()
+        if state.stage < len(run.plan):
+            _save_checkpoint(run.checkpoint_path, state)
+    return _write_model(run, out, state, network, resumed_at)
 
-    # The plan: select each candidate on the validation videos, then refit the best; without validation, train the
-    # last (strong) candidate on everything.
-    plan = [("select", index) for index in range(len(candidates))] if has_validation \
-        else [("refit", len(candidates) - 1)]
+
+def _plan(candidates: int, has_validation: bool, refit: bool) -> list[tuple[str, int | None]]:
+    """The stages as (phase, candidate index): select each candidate on the validation videos, then refit the
+    chosen one (None: known only once the select stages are done); without validation videos, train the last
+    (strong) candidate on everything. A stage's position is part of the seeds of its epochs and of the checkpoint.
+    """
+    plan = [("select", index) for index in range(candidates)] if has_validation else [("refit", candidates - 1)]
     if refit:
         plan.append(("refit", None))
-    final_videos = concatenate(training, validation) if refit else training
-    trainers = [_Trainer(spec, options, settings, job.space, len(job.class_set), job.device)
-                for spec, options in candidates]
-    state = checkpoint or {"fingerprint": job.fingerprint, "stage": 0, "epoch": 0, "bad_epochs": 0, "history": [],
-                           "results": {}, "network": None, "optimizer": None, "best_network": None,
-                           "leader": None, "leader_network": None, "seconds": 0.0, "videos_trained": 0}
-    resumed_at = None
-    if checkpoint:
-        phase, index = plan[state["stage"]] if state["stage"] < len(plan) else ("done", None)
-        name = candidates[index][0].name if index is not None else state["leader"] or "-"
-        resumed_at = f"{phase} {name} epoch {state['epoch']}"
-    checkpoint_path = out / CHECKPOINT_FILE
-    network = None
+    return plan
 
-    while state["stage"] < len(plan):
-        phase, index = plan[state["stage"]]
-        if index is None:  # the refit of the chosen model
-            index = next(i for i, (spec, _) in enumerate(candidates) if spec.name == state["leader"])
-            planned = state["results"][state["leader"]]["best_epoch"]
-        else:
-            planned = settings.epochs
-        trainer, videos = trainers[index], training if phase == "select" else final_videos
-        network, optimizer = trainer.fresh(videos)
-        if state["epoch"] > 0:
-            network.load_state_dict(state["network"])
-            optimizer.load_state_dict(state["optimizer"])
-            _optimizer_to(optimizer, job.device)
-        name = trainer.spec.name
-        result = state["results"].get(name) if phase == "select" else None
-        while state["epoch"] < planned and not (phase == "select" and state["bad_epochs"] >= settings.patience):
-            epoch = state["epoch"] + 1
-            started = time.perf_counter()
-            loss = trainer.epoch(network, optimizer, videos, _epoch_seed(settings.seed, state["stage"], epoch),
-                                 on_batch)
-            seconds = time.perf_counter() - started
-            state["seconds"] += seconds
-            state["videos_trained"] += len(videos)
-            scored = None
-            if phase == "select":
-                scored = trainer.score(network, validation)
-                if result is None or _better(scored, result["validation"]):
-                    result = {"best_epoch": epoch, "validation": scored}
-                    state["results"][name] = result
-                    state["bad_epochs"] = 0
-                    if not settings.refit:
-                        state["best_network"] = _state_copy(network)
-                else:
-                    state["bad_epochs"] += 1
-            state["history"].append({"phase": phase, "model": name, "epoch": epoch, "loss": loss, "seconds": seconds,
-                                     **({"validation": scored} if scored else {})})
-            state["epoch"] = epoch
-            state["network"], state["optimizer"] = _state_copy(network), optimizer.state_dict()
-            _save_checkpoint(checkpoint_path, state)
-            if on_epoch is not None:
-                on_epoch(EpochResult(phase, name, epoch, planned, loss, seconds, len(videos), scored,
-                                     result["best_epoch"] if result else None))
-        if phase == "select":
-            leader = state["results"].get(state["leader"]) if state["leader"] else None
-            if leader is None or _better(result["validation"], leader["validation"]):
-                state["leader"] = name
-                state["leader_network"] = state["best_network"]
-        else:
-            state["leader"] = name
-            state["leader_network"] = None
-        state.update(stage=state["stage"] + 1, epoch=0, bad_epochs=0, network=None, optimizer=None,
-                     best_network=None)
-        if state["stage"] < len(plan):
-            _save_checkpoint(checkpoint_path, state)
 
-    chosen = next((spec, options) for spec, options in candidates if spec.name == state["leader"])
-    index = [spec.name for spec, _ in candidates].index(state["leader"])
-    if state["leader_network"] is not None:  # no refit: the best select epoch's weights
-        network, _ = trainers[index].fresh(training)
-        network.load_state_dict(state["leader_network"])
-    result = state["results"].get(state["leader"])
-    config = {
+def _resumed_at(run: _Run, state: TrainingState) -> str:
+    """Where a checkpoint left off, for the summary: ``"select moe epoch 3"``."""
+    phase, index = run.plan[state.stage] if state.stage < len(run.plan) else ("done", None)
+    name = run.job.candidates[index][0].name if index is not None else state.leader or "-"
+    return f"{phase} {name} epoch {state.epoch}"
+
+
+def _stage_network(run: _Run, state: TrainingState, trainer: _Trainer,
+                   videos: VideoSet) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The stage's network and optimizer: fresh for ``videos``, then, when the checkpoint is within the stage, with
+    the weights and optimizer state of its last finished epoch (a resumed stage goes on where it stopped)."""
+    network, optimizer = trainer.fresh(videos)
+    if state.epoch > 0:
+        network.load_state_dict(state.network)
+        optimizer.load_state_dict(state.optimizer)
+        _optimizer_to(optimizer, run.job.device)
+    return network, optimizer
+
+
+def _train_epoch(run: _Run, state: TrainingState, trainer: _Trainer, network: torch.nn.Module,
+                 optimizer: torch.optim.Optimizer, videos: VideoSet) -> tuple[int, float, float]:
+    """Train the stage's next epoch, shuffled and with dropout from (seed, stage, epoch) so that a resumed run draws
+    the same, and count its time and videos; returns (epoch, mean loss, seconds)."""
+    epoch = state.epoch + 1
+    started = time.perf_counter()
+    loss = trainer.epoch(network, optimizer, videos, _epoch_seed(run.job.settings.seed, state.stage, epoch),
+                         run.on_batch)
+    seconds = time.perf_counter() - started
+    state.seconds += seconds
+    state.videos_trained += len(videos)
+    return epoch, loss, seconds
+
+
+def _end_epoch(run: _Run, state: TrainingState, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               result: EpochResult) -> None:
+    """Record a finished epoch (history, the stage's weights and optimizer state) and write the checkpoint before
+    ``on_epoch`` hears of it: whatever happens from then on, the next run resumes after this epoch."""
+    state.history.append({"phase": result.phase, "model": result.model, "epoch": result.epoch, "loss": result.loss,
+                          "seconds": result.seconds,
+                          **({"validation": result.validation} if result.validation else {})})
+    state.epoch = result.epoch
+    state.network, state.optimizer = _state_copy(network), optimizer.state_dict()
+    _save_checkpoint(run.checkpoint_path, state)
+    if run.on_epoch is not None:
+        run.on_epoch(result)
+
+
+def _select_stage(run: _Run, state: TrainingState, index: int) -> torch.nn.Module:
+    """Fit candidate ``index`` on the training videos, scoring the validation videos after each epoch, until
+    ``patience`` epochs in a row did not beat its best or ``epochs`` epochs: its best epoch count and metrics (in
+    ``state.results``) decide the choice and the length of the refit. Returns the network of its last epoch."""
+    settings, trainer, videos = run.job.settings, run.trainers[index], run.job.training
+    network, optimizer = _stage_network(run, state, trainer, videos)
+    name = trainer.spec.name
+    result = state.results.get(name)
+    while state.epoch < settings.epochs and state.bad_epochs < settings.patience:
+        epoch, loss, seconds = _train_epoch(run, state, trainer, network, optimizer, videos)
+        scored = trainer.score(network, run.job.validation)
+        if result is None or _better(scored, result["validation"]):
+            result = {"best_epoch": epoch, "validation": scored}
+            state.results[name] = result
+            state.bad_epochs = 0
+            if not settings.refit:
+                state.best_network = _state_copy(network)
+        else:
+            state.bad_epochs += 1
+        _end_epoch(run, state, network, optimizer, EpochResult("select", name, epoch, settings.epochs, loss, seconds,
+                                                                len(videos), scored, result["best_epoch"]))
+    _choose(state, name, result)
+    return network
+
+
+def _choose(state: TrainingState, name: str, result: dict) -> None:
+    """The candidate choice (``--model auto``): after its select stage, ``name`` leads when its best validation
+    result beats the leader's (the first candidate leads at first), with its best weights when there is no refit."""
+    leader = state.results.get(state.leader) if state.leader else None
+    if leader is None or _better(result["validation"], leader["validation"]):
+        state.leader = name
+        state.leader_network = state.best_network
+
+
+def _refit_stage(run: _Run, state: TrainingState, index: int | None) -> torch.nn.Module:
+    """Train on every video the model gets (no scoring: there are no videos left to score on): the chosen candidate
+    (``index`` None) for its best epoch count, or without validation videos the only stage, ``epochs`` epochs.
+    Its model leads, with the weights of its last epoch: the returned network."""
+    if index is None:  # the refit of the chosen model
+        index = next(i for i, (spec, _) in enumerate(run.job.candidates) if spec.name == state.leader)
+        planned = state.results[state.leader]["best_epoch"]
+    else:
+        planned = run.job.settings.epochs
+    trainer, videos = run.trainers[index], run.final_videos
+    network, optimizer = _stage_network(run, state, trainer, videos)
+    name = trainer.spec.name
+    while state.epoch < planned:
+        epoch, loss, seconds = _train_epoch(run, state, trainer, network, optimizer, videos)
+        _end_epoch(run, state, network, optimizer,
+                   EpochResult("refit", name, epoch, planned, loss, seconds, len(videos), None, None))
+    state.leader = name
+    state.leader_network = None
+    return network
+
+
+def _write_model(run: _Run, out: Path, state: TrainingState, network: torch.nn.Module | None,
+                 resumed_at: str | None) -> TrainSummary:
+    """Write the finished training as a model directory (weights, then ``model.json``, each atomically) and drop the
+    checkpoint. The weights: the last stage's ``network``, or without refit the leader's best select epoch's."""
+    index = [spec.name for spec, _ in run.job.candidates].index(state.leader)
+    if state.leader_network is not None:  # no refit: the best select epoch's weights
+        network, _ = run.trainers[index].fresh(run.job.training)
+        network.load_state_dict(state.leader_network)
+    config = _model_config(run, state, index)
+    with atomic_output(out / WEIGHTS_FILE) as tmp:
+        torch.save(_state_copy(network), tmp)
+    atomic_write_text(out / MODEL_FILE, json.dumps(config, indent=1, default=_json_default) + "\n")
+    run.checkpoint_path.unlink(missing_ok=True)
+    return _summary(out, config, resumed_at=resumed_at)
+
+
+def _model_config(run: _Run, state: TrainingState, index: int) -> dict:
+    """``model.json`` of the finished training: what prediction needs to rebuild the chosen candidate ``index``,
+    and under ``training`` how it was made (settings, files, candidates, history, speed)."""
+    job, settings = run.job, run.job.settings
+    chosen = next((spec, options) for spec, options in job.candidates if spec.name == state.leader)
+    result = state.results.get(state.leader)
+    return {
         "format": FORMAT, "version": FORMAT_VERSION, "model": chosen[0].name, "options": chosen[1],
         "level": job.space.level, "backbone": job.space.backbone, "features": list(job.space.features),
         "widths": dict(job.space.widths), "record_keys": job.space.record_keys(), "features_reason": job.reason,
@@ -570,24 +715,19 @@ def _execute(job: _Job, out: Path, resume: str, on_epoch, on_batch) -> TrainSumm
         "vocabulary": _vocabulary_source(job.vocabulary),
         "training": {
             "fingerprint": job.fingerprint,
-            "settings": {**asdict(settings), "options": chosen[1], "batch_size": trainers[index].batch_size,
-                         "learning_rate": trainers[index].learning_rate},
+            "settings": {**asdict(settings), "options": chosen[1], "batch_size": run.trainers[index].batch_size,
+                         "learning_rate": run.trainers[index].learning_rate},
             "files": [str(path) for path in job.paths],
             "validation_files": [str(path) for path in job.validation_paths],
-            "videos": len(training), "validation_videos": len(validation),
-            "candidates": state["results"],
+            "videos": len(job.training), "validation_videos": len(job.validation),
+            "candidates": state.results,
             "best_epoch": result["best_epoch"] if result else None,
             "final_epochs": result["best_epoch"] if result else settings.epochs,
-            "refit": refit, "validation": result["validation"] if result else None, "history": state["history"],
-            "seconds": state["seconds"], "videos_per_second": state["videos_trained"] / max(state["seconds"], 1e-9),
+            "refit": run.refit, "validation": result["validation"] if result else None, "history": state.history,
+            "seconds": state.seconds, "videos_per_second": state.videos_trained / max(state.seconds, 1e-9),
             "device": job.device, "threads": torch.get_num_threads(), "torch": torch.__version__,
         },
     }
-    with atomic_output(out / WEIGHTS_FILE) as tmp:
-        torch.save(_state_copy(network), tmp)
-    atomic_write_text(out / MODEL_FILE, json.dumps(config, indent=1, default=_json_default) + "\n")
-    checkpoint_path.unlink(missing_ok=True)
-    return _summary(out, config, resumed_at=resumed_at)
 
 
 def _json_default(value):

@@ -1,6 +1,6 @@
 """Records with a planted signal, in the real formats, for the tests, the benchmark and the demo of training.
 
-The sample records of :mod:`reelset.testing.yt8m_sample` are noise: nothing can be learnt from them. These carry a
+The sample records of :mod:`reelset.sandbox.yt8m_sample` are noise: nothing can be learnt from them. These carry a
 known signal, so a classifier's quality can be checked:
 
 - :func:`planted_records`: each class has ``modes`` prototype directions; a video with a label adds one of that

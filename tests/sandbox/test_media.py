@@ -12,8 +12,8 @@ import pytest
 import yt_dlp
 
 from reelset.core.ffmpeg import MediaError
-from reelset.testing.media import make_hls, make_video
-from reelset.testing.servers import MediaServer
+from reelset.sandbox.media import make_hls, make_video
+from reelset.sandbox.servers import MediaServer
 
 
 def _ffprobe(path: Path | str) -> dict[str, Any]:

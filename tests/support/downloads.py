@@ -10,7 +10,7 @@ from reelset.fetch.download import STATUS_FILE, DownloadSettings
 
 
 def fast_settings(out_dir: Path, server, sources, **overrides) -> DownloadSettings:
-    """Settings for ``server`` (a :class:`~reelset.testing.servers.MediaServer`): clips of the sources' length, no
+    """Settings for ``server`` (a :class:`~reelset.sandbox.servers.MediaServer`): clips of the sources' length, no
     pacing, short back-off; ``overrides`` replace any field."""
     values = dict(
         out_dir=out_dir, url_template=f"{server.url}/watch/{{id}}", jobs=2, max_duration=sources.CLIP_SECONDS,

@@ -1,5 +1,5 @@
-"""The same sampled frames as :func:`reelset.features.frames.decode_frames`, decoded in-process with PyAV, decoding
-only the source frames the samples depend on.
+"""The same sampled frames as the ffmpeg pipe (:mod:`._pipe`), decoded in-process with PyAV, decoding only the source
+frames the samples depend on: what :func:`reelset.features.frames.decode_frames` uses by default.
 
 The ffmpeg pipe decodes every frame of the video (the fps filter then keeps one a second), as the original OpenCV
 loop does. This decoder picks the frames first and decodes only what they need:
@@ -25,10 +25,9 @@ loop does. This decoder picks the frames first and decodes only what they need:
    pipe's byte for byte on the formats tested (PyAV's FFmpeg 8 and the system's ffmpeg 5.1 give the same pixels;
    ``VideoFrame.reformat`` does not: up to 30 levels off when shrinking).
 
-Everything else is :func:`~reelset.features.frames.decode_frames`'s: the :class:`DecodedFrames` result
-(``decoded_frames`` counts the frames this decoder actually decoded), the one-line :class:`MediaError` messages
-naming the file (an unreadable file is described by ffprobe, as the pipe does), and a truncated file gives the
-frames up to the damage plus a one-line warning.
+Everything else is the pipe's: the :class:`DecodedFrames` result (``decoded_frames`` counts the frames this decoder
+actually decoded), the one-line :class:`MediaError` messages naming the file (an unreadable file is described by
+ffprobe, as the pipe does), and a truncated file gives the frames up to the damage plus a one-line warning.
 
 What it does not handle exactly raises :class:`SeekUnsupported` (a :class:`MediaError`) before anything is returned,
 so :func:`~reelset.features.frames.decode_frames` can fall back to the pipe: PyAV missing, packets without
@@ -51,7 +50,8 @@ from pathlib import Path
 import numpy as np
 
 from reelset.core.ffmpeg import MediaError, ToolMissingError, probe
-from reelset.features.frames import (
+from reelset.features.frames._common import (
+    _SCALE_FLAGS,
     DEFAULT_TIMEOUT,
     DecodedFrames,
     _check_request,
@@ -67,7 +67,6 @@ _REORDER_SLACK = 32
 # Packets kept in memory from the index pass for the decode pass, up to this many bytes; past it the file is demuxed
 # a second time (about 15 ms per 15 MB) instead.
 _KEEP_BYTES = 32 << 20
-_SCALE_FLAGS = "bilinear"  # frames.py's: the same resize
 _PICTURE_I = 1  # AV_PICTURE_TYPE_I
 # FFmpeg's frame + slice threading when threads is None or > 1. Measured on 2 cores: with 1-2 s GOPs one thread
 # costs no more wall time and less CPU (each range is short and drained); with 5 s GOPs or B-frames frame threads

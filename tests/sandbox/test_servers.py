@@ -26,8 +26,8 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile
 
-from reelset.testing.media import make_video
-from reelset.testing.servers import FakeHub, Fault, MediaServer
+from reelset.sandbox.media import make_video
+from reelset.sandbox.servers import FakeHub, Fault, MediaServer
 
 BLOB_SIZE = 200_000
 REPO_ID = "facebook/action100m-preview"

@@ -1,4 +1,4 @@
-"""core.cluster: a real Dask LocalCluster on 127.0.0.1 (2 worker processes, no dashboard), never Ray."""
+"""scale.cluster: a real Dask LocalCluster on 127.0.0.1 (2 worker processes, no dashboard), never Ray."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from reelset.core import cluster
+from reelset.cli.options import scheduler_option
+from reelset.scale import cluster
+from reelset.scale.cluster import DaskExecutor
 from reelset.core.errors import ReelsetError
 
 distributed = pytest.importorskip("distributed")
@@ -53,13 +55,13 @@ def fails_first_time(item: tuple[int, str]) -> int:
 def test_ordered_results_come_in_input_order_when_tasks_finish_out_of_order(client):
     # Earlier items sleep longer: they finish last, and still come first.
     items = [(number, 0.3 - number * 0.05) for number in range(6)]
-    results = [square for square, _ in cluster.map_ordered(client, slow_square, items)]
+    results = [square for square, _ in DaskExecutor(client).map_ordered(slow_square, items)]
     assert results == [number * number for number in range(6)]
 
 
 def test_unordered_results_come_as_they_finish_each_exactly_once(client):
     items = [(0, 1.0), (1, 0.0), (2, 0.0), (3, 0.0)]
-    pairs = list(cluster.map_unordered(client, slow_square, items, window=4))
+    pairs = list(DaskExecutor(client).map_unordered(slow_square, items, window=4))
     assert sorted(index for index, _ in pairs) == [0, 1, 2, 3]
     assert pairs[0][0] != 0  # the slow one does not hold the others back
     assert all(square == index * index for index, (square, _) in pairs)
@@ -73,38 +75,38 @@ def test_window_bounds_the_tasks_in_flight(client):
             taken.append(number)
             yield number, 0.0
 
-    results = cluster.map_ordered(client, slow_square, items(), window=3)
+    results = DaskExecutor(client).map_ordered(slow_square, items(), window=3)
     next(results)
     assert len(taken) == 3  # nothing is read ahead of the window
     assert [square for square, _ in results] == [number * number for number in range(1, 20)]
 
 
 def test_failed_task_raises_at_its_turn_or_is_handed_to_on_error(client):
-    results = cluster.map_ordered(client, fails_on_three, range(6), retries=0)
+    results = DaskExecutor(client, retries=0).map_ordered(fails_on_three, range(6))
     assert [next(results) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(ValueError, match="three is bad"):
         next(results)
-    handled = list(cluster.map_ordered(client, fails_on_three, range(6), retries=0,
-                                       on_error=lambda item, error: f"{item}: {error}"))
+    handled = list(DaskExecutor(client, retries=0).map_ordered(fails_on_three, range(6),
+                                                               on_error=lambda item, error: f"{item}: {error}"))
     assert handled == [0, 1, 2, "3: three is bad", 4, 5]
-    unordered = dict(cluster.map_unordered(client, fails_on_three, range(6), retries=0,
-                                           on_error=lambda item, error: -item))
+    unordered = dict(DaskExecutor(client, retries=0).map_unordered(fails_on_three, range(6),
+                                                                   on_error=lambda item, error: -item))
     assert unordered == {0: 0, 1: 1, 2: 2, 3: -3, 4: 4, 5: 5}
 
 
 def test_retries_rerun_a_task_whose_function_raised(client, tmp_path):
     items = [(number, str(tmp_path)) for number in range(4)]
-    assert list(cluster.map_ordered(client, fails_first_time, items, retries=1)) == [0, 1, 2, 3]
+    assert list(DaskExecutor(client, retries=1).map_ordered(fails_first_time, items)) == [0, 1, 2, 3]
 
 
 def test_same_item_twice_runs_twice(client):
-    assert list(cluster.map_ordered(client, fails_on_three, [5, 5, 5])) == [5, 5, 5]
+    assert list(DaskExecutor(client).map_ordered(fails_on_three, [5, 5, 5])) == [5, 5, 5]
 
 
 def test_a_worker_killed_mid_run_loses_nothing(client):
     pids = client.run(os.getpid)
     items = [(number, 0.4) for number in range(10)]
-    results = cluster.map_ordered(client, slow_square, items, window=10)
+    results = DaskExecutor(client).map_ordered(slow_square, items, window=10)
     killed = {}
 
     def kill_a_busy_worker() -> None:
@@ -158,7 +160,7 @@ def test_connect_by_address_forms_and_scheduler_file(local_cluster, tmp_path):
 
 def test_scheduler_option_reads_the_environment(monkeypatch):
     @click.command()
-    @cluster.scheduler_option
+    @scheduler_option
     def show(scheduler):
         click.echo(repr(scheduler))
 
@@ -168,6 +170,42 @@ def test_scheduler_option_reads_the_environment(monkeypatch):
         "'tcp://10.0.0.1:8786'"
     assert runner.invoke(show, ["--scheduler", "h:1"], env={"REELSET_SCHEDULER": "x:2"}).output.strip() == "'h:1'"
     assert "same absolute path" in " ".join(runner.invoke(show, ["--help"]).output.split())
+
+
+def test_executor_for_an_address_connects_and_closes_a_client_given_stays_open(local_cluster, client, tmp_path):
+    from reelset.scale import executor_for
+
+    with executor_for(local_cluster.scheduler_address) as executor:
+        assert isinstance(executor, DaskExecutor) and executor.workers == 2
+        assert executor.call(fails_on_three, 4) == 4
+        assert executor.where() == f"the cluster at {local_cluster.scheduler_address} (2 worker threads now)"
+        opened = executor.client
+    assert opened.status == "closed"
+    with executor_for(client) as executor:
+        assert executor.shared_path("relative/file.mp4") == (tmp_path.cwd() / "relative/file.mp4")
+        assert executor.in_process(print) is None  # a worker cannot call back into this process
+        assert executor.call(fails_on_three, 3, on_error=lambda item, error: f"failed: {error}") == \
+            "failed: three is bad"
+    assert client.status == "running"
+    with pytest.raises(ReelsetError, match="cannot reach the Dask scheduler"), \
+            executor_for(f"127.0.0.1:{free_port()}"):
+        pass
+
+
+def wait_for_stop(stop) -> bool:
+    """A task's view of the run's stop flag (on a worker: the flag named on the scheduler)."""
+    return stop.wait(10)
+
+
+def test_the_stop_flag_reaches_the_tasks_and_is_removed(client):
+    executor = DaskExecutor(client)
+    with executor.stop_flag() as stop:
+        waiting = client.submit(wait_for_stop, stop, pure=False)
+        time.sleep(0.5)
+        assert not waiting.done() and not stop.is_set()
+        stop.set()
+        assert stop.is_set() and waiting.result(timeout=10) is True
+    assert not distributed.Event(stop.name, client=client).is_set()  # cleared: nothing of the run stays set
 
 
 def free_port() -> int:

@@ -1,0 +1,216 @@
+"""One video's features: the task that ``reelset yt8m extract`` and ``reelset taste`` run for every video.
+
+:func:`video_features` hashes the file, takes its features from the feature cache (keyed by the content, the
+backbone's weights and the sampling) or decodes its 1 fps frames and embeds them, and returns them with their cache
+key, a failure as a one-line value. The cache is written by the process that consumes the results, in input order
+(:meth:`FeatureCache.put`): only features a run has used are cached, as when they are written. It runs wherever an executor puts it (:mod:`reelset.scale`): in a thread here,
+where several decode at once while one embeds at a time (the backbone is shared and batches its frames), or on a Dask
+worker, which loads the backbone once for its process. The result is the same bytes either way, given the torch
+thread count.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reelset.core.atomic import atomic_output
+from reelset.core.cache import default_cache_dir
+from reelset.core.digest import file_digest
+from reelset.core.errors import ReelsetError
+from reelset.features.backbones import Backbone, load_backbone
+from reelset.features.frames import decode_frames
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """The extractor's settings; field names follow the original's flags where it had them."""
+
+    backbone: str = "efficientnet-lite0"
+    frames_per_second: float = 1.0
+    max_frames: int = 300
+    skip_frame_level_features: bool = False
+    labels_feature_key: str = "labels"
+    image_feature_key: str = "rgb"
+    video_file_feature_key: str = "id"
+    insert_zero_audio_features: bool = False
+    model_dir: Path | None = None
+    expected_sha256: str | None = None
+    device: str = "auto"
+    batch_size: int | None = None  # frames per forward pass; None: the backbone's own (8 on a CPU, 128 on a GPU)
+    decode_workers: int = 2
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    shard_size: int | None = None
+
+    def cache_key_settings(self, fingerprint: str) -> dict:
+        """What a cached video's features depend on besides its content: the backbone's weights and the sampling."""
+        return {"version": CACHE_VERSION, "backbone": fingerprint, "fps": self.frames_per_second,
+                "max_frames": self.max_frames}
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """One video to encode: its path as written by the user, and its labels."""
+
+    path: str
+    labels: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class VideoFeatures:
+    """The features of one video: ``features`` float32 ``(frames, width)`` (the unquantized floats), ``quantized``
+    their 8-bit form as stored, ``timestamps`` the sample times in seconds, the backbone's name, and the decoder's
+    warnings (a damaged file decoded up to the damage)."""
+
+    features: np.ndarray
+    quantized: np.ndarray
+    timestamps: np.ndarray
+    backbone: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.features.mean(axis=0).astype(np.float32) if len(self.features) else np.zeros(
+            self.features.shape[1], np.float32)
+
+
+def _embed(backbone: Backbone, frames: np.ndarray, batch_size: int | None) -> np.ndarray:
+    """Features of ``frames``: the backbone batches by itself (its ``max_batch``), ``batch_size`` overrides that."""
+    if batch_size and hasattr(backbone, "max_batch"):
+        backbone.max_batch = batch_size
+    if not len(frames):
+        return np.zeros((0, backbone.width), np.float32)
+    return np.asarray(backbone.embed(frames), np.float32)
+
+
+def extract_video_features(path: str | Path, *, backbone: Backbone | str = "efficientnet-lite0",
+                           frames_per_second: float = 1.0, max_frames: int = 300, batch_size: int | None = None,
+                           device: str = "auto") -> VideoFeatures:
+    """The features of one video as numpy arrays (for users who do not want files).
+
+    Raises:
+        ReelsetError: the video cannot be decoded (missing, empty, corrupt) or the backbone cannot be loaded.
+    """
+    model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone
+    decoded = decode_frames(path, fps=frames_per_second, max_frames=max_frames, size=model.input_size)
+    return _features_of(model, decoded, batch_size)
+
+
+def _features_of(backbone: Backbone, decoded, batch_size: int | None) -> VideoFeatures:
+    features = _embed(backbone, decoded.frames, batch_size)
+    return VideoFeatures(features, backbone.to_bytes(features), np.asarray(decoded.timestamps, np.float64),
+                         backbone.name, tuple(decoded.warnings))
+
+
+class FeatureCache:
+    """Finished videos' features by content hash and settings: ``<cache>/features/<key[:2]>/<key>.npz``."""
+
+    def __init__(self, root: Path, settings: ExtractSettings, fingerprint: str):
+        self.root = Path(root) / "features"
+        self.settings = json.dumps(settings.cache_key_settings(fingerprint), sort_keys=True)
+
+    def key(self, path: Path) -> str:
+        return file_digest(path, prefix=self.settings.encode())
+
+    def _file(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> VideoFeatures | None:
+        try:
+            with np.load(self._file(key)) as data:
+                return VideoFeatures(data["features"], data["quantized"], data["timestamps"], str(data["backbone"]),
+                                     tuple(str(text) for text in data["warnings"]))
+        except (OSError, KeyError, ValueError):  # missing or damaged: compute again
+            return None
+
+    def put(self, key: str, features: VideoFeatures) -> None:
+        with atomic_output(self._file(key)) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, features=features.features, quantized=features.quantized,
+                     timestamps=features.timestamps, backbone=np.array(features.backbone),
+                     warnings=np.array(features.warnings, dtype=str))
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """One video's outcome: its features (``from_cache`` when they were cached), or the one-line error; and the key
+    under which newly made features go into the feature cache (None when they are not to be cached)."""
+
+    video: VideoInput
+    features: VideoFeatures | None
+    error: str | None = None
+    from_cache: bool = False
+    cache_key: str | None = None
+
+
+def settings_backbone(settings: ExtractSettings, backbone: Backbone | None = None) -> Backbone:
+    """``backbone`` checked against the settings, or the settings' backbone loaded."""
+    if backbone is None:
+        return load_backbone(settings.backbone, model_dir=settings.model_dir, device=settings.device,
+                             expected_sha256=settings.expected_sha256)
+    if backbone.name != settings.backbone:
+        raise ReelsetError(f"the backbone given is {backbone.name}, the settings say {settings.backbone}")
+    return backbone
+
+
+_BACKBONES: dict[tuple, Backbone] = {}  # per process: loaded once, used by every task of that process
+_BACKBONES_LOCK = threading.Lock()
+_EMBED_LOCK = threading.Lock()  # one forward pass at a time per process: the backbone uses every core by itself
+
+
+def process_backbone(settings: ExtractSettings) -> Backbone:
+    """The backbone of ``settings``, loaded once per process and kept (a Dask worker's tasks share it)."""
+    key = (settings.backbone, str(settings.model_dir), settings.device, str(settings.expected_sha256))
+    with _BACKBONES_LOCK:
+        if key not in _BACKBONES:
+            _BACKBONES[key] = settings_backbone(settings)
+        return _BACKBONES[key]
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    """One video for :func:`video_features`: the video as the user gave it, the path to open (absolute on a
+    cluster), the run's settings, and the backbone already loaded in this process (None on a cluster: the worker
+    loads its own)."""
+
+    video: VideoInput
+    path: str
+    settings: ExtractSettings
+    backbone: Backbone | None = None
+
+
+def video_features(task: VideoTask) -> VideoResult:
+    """One video's features from the cache, or decoded and embedded (with the key to cache them under); its failure
+    as a one-line error that starts with the path as the user wrote it."""
+    settings, video = task.settings, task.video
+    try:
+        backbone = task.backbone or process_backbone(settings)
+        fingerprint = getattr(backbone, "fingerprint", backbone.name)
+        cache = FeatureCache(settings.cache_dir or default_cache_dir(), settings, fingerprint) \
+            if settings.use_cache else None
+        key = cache.key(Path(task.path)) if cache and Path(task.path).is_file() else None
+        cached = cache.get(key) if key else None
+        if cached is not None and cached.backbone == backbone.name:
+            return VideoResult(video, cached, from_cache=True)
+        decoded = decode_frames(task.path, fps=settings.frames_per_second, max_frames=settings.max_frames,
+                                size=backbone.input_size)
+        with _EMBED_LOCK:
+            features = _features_of(backbone, decoded, settings.batch_size)
+        return VideoResult(video, features, cache_key=key)
+    except ReelsetError as error:
+        return VideoResult(video, None, _named(video, task.path, str(error)))
+    except OSError as error:
+        return VideoResult(video, None, f"{video.path}: {error.strerror or error}")
+
+
+def _named(video: VideoInput, opened: str, error: str) -> str:
+    """``error`` starting with the path as the user wrote it (not the absolute one a cluster's task opened)."""
+    if error.startswith(opened):
+        return video.path + error[len(opened):]
+    return error if error.startswith(video.path) else f"{video.path}: {error}"
