@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from reelset.features.backbones import load_backbone
-from reelset.features.extract import ExtractSettings, VideoFeatures, VideoInput, extract, make_record
+from reelset.features.extraction import ExtractSettings, VideoFeatures, VideoInput, extract, make_record
 from reelset.features.frames import decode_frames
 from reelset.sandbox.media import make_video
 from reelset.yt8m.records import read_records, write_records

@@ -49,7 +49,7 @@ MODES = ("local", "dask-1", "dask-2")
 
 
 def make_inputs(folder: Path, videos: int, seconds: float, shards: int, records: int):
-    from reelset.features.extract import VideoInput
+    from reelset.features.extraction import VideoInput
     from reelset.sandbox.media import make_video
     from reelset.sandbox.yt8m_sample import write_sample_shard
 
@@ -121,7 +121,7 @@ def main() -> None:
 
     import torch
 
-    from reelset.features.extract import ExtractSettings, extract
+    from reelset.features.extraction import ExtractSettings, extract
     from reelset.features.video import settings_backbone
     from reelset.scale.cluster import DaskExecutor
     from reelset.yt8m.export import export_per_file

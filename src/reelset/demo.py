@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelset.action100m.build import build
+from reelset.action100m.pipeline import build
 from reelset.action100m.hub import DEFAULT_REPO
 from reelset.core.progress import Reporter
 from reelset.fetch.download import DownloadSettings
@@ -103,7 +103,7 @@ def run_yt8m_demo(workdir: Path, reporter: Reporter, *, records_per_file: int = 
 def run_extract_demo(workdir: Path, clips_dir: Path, reporter: Reporter) -> bool:
     """The downloaded clips in YouTube-8M form (``yt8m extract`` on the folder, the offline backbone): one record
     per clip, read back. Returns whether every clip was encoded."""
-    from reelset.features.extract import ExtractSettings, extract, find_videos
+    from reelset.features.extraction import ExtractSettings, extract, find_videos
     from reelset.yt8m.records import read_records
 
     inputs = find_videos(clips_dir)

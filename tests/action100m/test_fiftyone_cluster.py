@@ -16,7 +16,7 @@ import fiftyone as fo
 import pytest
 from click.testing import CliRunner
 
-from reelset.action100m.dataset import build_dataset
+from reelset.action100m.dataset import build_dataset, summary_lines
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.sandbox.action100m_sample import make_sample_rows, write_parquet
@@ -145,20 +145,33 @@ def test_a_worker_killed_mid_run_loses_nothing(dask_client, slow_workers, refere
     assert killer.replaced()  # the nanny started a new worker process
 
 
-def test_cli_with_scheduler(local_cluster, corpus, reference, in_root):
-    args = ["action100m", "fiftyone", "--data-dir", "data", "--videos", "videos", "--name", "test-a100m-cluster-cli"]
-    runner = CliRunner()
-    result = runner.invoke(cli, [*args, "--overwrite"], env={"REELSET_SCHEDULER": local_cluster.scheduler_address})
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+def test_a_scheduler_address_builds_the_local_dataset_then_adds_nothing(local_cluster, corpus, reference, in_root):
+    problems = []
+    summary = build_dataset("data", "videos", name="test-a100m-cluster-address", overwrite=True,
+                            executor=local_cluster.scheduler_address, on_problem=problems.append)
+    lines = problems + summary_lines(summary)
     assert any(line.startswith(f"skipped {corpus['ids'][5]}: ") for line in lines)
     assert any(line.startswith(f"tree {corpus['ids'][2]}: ") for line in lines)
-    assert f"fiftyone: dataset 'test-a100m-cluster-cli' has {CLIPS} samples: {CLIPS} added, 0 already there, " \
+    assert f"fiftyone: dataset 'test-a100m-cluster-address' has {CLIPS} samples: {CLIPS} added, 0 already there, " \
            "1 broken clips skipped, 1 clips without a parquet row, 1 malformed trees" in lines
-    assert documents("test-a100m-cluster-cli") == reference[1]
-    again = runner.invoke(cli, [*args, "--scheduler", local_cluster.scheduler_address])
-    assert again.exit_code == 0, again.output
-    assert f"has {CLIPS} samples: 0 added, {CLIPS} already there" in again.output
+    assert documents("test-a100m-cluster-address") == reference[1]
+    again = build_dataset("data", "videos", name="test-a100m-cluster-address",
+                          executor=local_cluster.scheduler_address)
+    assert any(f"has {CLIPS} samples: 0 added, {CLIPS} already there" in line for line in summary_lines(again))
+
+
+def test_cli_takes_the_scheduler_from_the_flag_or_the_environment(in_root):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["action100m", "fiftyone", "--data-dir", "data", "--videos", "videos", "--name", "test-a100m-cluster-cli"]
+    for extra, env in ((["--scheduler", f"127.0.0.1:{port}"], {"REELSET_SCHEDULER": None}),
+                       ([], {"REELSET_SCHEDULER": f"127.0.0.1:{port}"})):
+        result = CliRunner().invoke(cli, [*args, *extra], env=env)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"error: --scheduler 127.0.0.1:{port}: cannot reach the Dask scheduler")
+        assert result.output.count("\n") == 1
+    assert not fo.dataset_exists("test-a100m-cluster-cli")
 
 
 def test_unreachable_scheduler_fails_before_the_dataset_is_touched(in_root):

@@ -166,6 +166,15 @@ def test_cli_ids_prints_whole_plain_lines(tmp_path, hub, sample_rows) -> None:
     assert len(out.read_text().splitlines()) == 3
 
 
+def test_cli_ids_takes_the_endpoint_from_hf_endpoint(tmp_path, hub, sample_rows) -> None:
+    out = tmp_path / "ids.txt"
+    result = CliRunner().invoke(cli, ["action100m", "ids", "--data-dir", str(tmp_path / "d"), "--out", str(out),
+                                      "--limit", "2"], env={"HF_ENDPOINT": hub.url})
+    assert result.exit_code == 0, result.output
+    assert f"wrote 2 ids to {out}" in result.output.splitlines()
+    assert out.read_text().splitlines() == valid_ids(sample_rows)[:2]
+
+
 def test_cli_error_is_one_line_and_nonzero(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["action100m", "ids", "--data-dir", str(tmp_path / "empty"), "--offline",
                                       "--out", str(tmp_path / "ids.txt")])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.features.backbones import load_backbone
-from reelset.features.extract import extract, find_videos, read_inputs, read_video_csv, shard_paths
+from reelset.features.extraction import ExtractSummary, extract, find_videos, read_inputs, read_video_csv, shard_paths
 from reelset.features.video import ExtractSettings, VideoInput, extract_video_features
 from reelset.sandbox.media import make_video
 from reelset.yt8m.records import dequantize, read_records
@@ -291,19 +290,52 @@ def test_the_original_command_line_works_unchanged(tmp_path, videos, monkeypatch
     assert all(record["audio"].shape == (len(record["rgb"]), 128) for record in records)
 
 
-def test_cli_on_a_folder_skipping_frame_level_features(tmp_path, videos):
+def test_a_folder_skipping_frame_level_features(tmp_path, videos, backbone):
     folder = tmp_path / "mine"
     folder.mkdir()
     shutil.copy(videos["five"], folder / "holiday.mp4")
     out = tmp_path / "mine.tfrecord"
-    result = subprocess.run(
-        [sys.executable, "-m", "reelset", "yt8m", "extract", "--input-videos-csv", str(folder), "--output-tfrecords-file", str(out),
-         "--skip-frame-level-features", "--no-cache"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "Successfully encoded 1 out of 1 videos"
+    inputs, bad_lines = read_inputs(folder)
+    summary = extract(inputs, out, ExtractSettings(skip_frame_level_features=True, use_cache=False),
+                      invalid=bad_lines, backbone=backbone)
+    assert not summary.failures
+    assert summary.line == "Successfully encoded 1 out of 1 videos"
     (record,) = read_records(out)
     assert record["id"] == str(folder / "holiday.mp4") and "rgb" not in record
     assert not (tmp_path / "cache").exists()
+
+
+def test_cli_passes_flags_and_environment_prints_the_summary_and_exits_0(tmp_path, monkeypatch):
+    extract_cli = importlib.import_module("reelset.cli.yt8m.extract")
+    calls = []
+
+    def fake_extract(inputs, out, settings, **kwargs):
+        calls.append((inputs, out, settings, kwargs))
+        return ExtractSummary(total=2, encoded=2, from_cache=1, frames=7, outputs=[out],
+                              max_quantization_error=0.0123)
+
+    monkeypatch.setattr(extract_cli, "extract", fake_extract)
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "b.mp4").write_bytes(b"x")
+    (folder / "sub" / "a.mp4").write_bytes(b"x")
+    out = tmp_path / "mine.tfrecord"
+    env = {"REELSET_CACHE_DIR": str(tmp_path / "env-cache"), "REELSET_SCHEDULER": "tcp://127.0.0.1:1"}
+    result = CliRunner().invoke(cli, [
+        "yt8m", "extract", "--input-videos-csv", str(folder), "--output-tfrecords-file", str(out),
+        "--skip-frame-level-features", "--no-cache", "--frames-per-second", "2", "--max-frames", "9",
+        "--jobs", "3", "--shard-size", "5", "--device", "cpu"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"wrote {out}", "frames: 7, from cache: 1 videos, largest 8-bit quantization error: 0.0123",
+        "Successfully encoded 2 out of 2 videos"]
+    [(inputs, called_out, settings, kwargs)] = calls
+    assert inputs == [VideoInput(str(folder / "b.mp4")), VideoInput(str(folder / "sub" / "a.mp4"))]
+    assert called_out == out and kwargs["invalid"] == [] and kwargs["executor"] == "tcp://127.0.0.1:1"
+    assert (settings.skip_frame_level_features, settings.use_cache, settings.cache_dir) == (
+        True, False, tmp_path / "env-cache")
+    assert (settings.frames_per_second, settings.max_frames, settings.decode_workers, settings.shard_size,
+            settings.device) == (2.0, 9, 3, 5, "cpu")
 
 
 def test_cli_refuses_what_cannot_run(tmp_path, videos):

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from reelset.cli import cli
-from reelset.features.extract import ExtractSettings, VideoInput, extract
+from reelset.features.extraction import ExtractSettings, VideoInput, extract
 from reelset.sandbox.media import make_video
 from reelset.yt8m.records import read_records
 from tests.support.cluster import BusyWorkerKiller
@@ -95,21 +95,17 @@ def test_a_worker_killed_mid_run_loses_nothing(client, inputs, reference, in_fol
     assert killer.replaced()  # the nanny started a new worker process
 
 
-def test_cli_with_scheduler_and_shared_cache(local_cluster, inputs, reference, in_folder, tmp_path):
-    csv = in_folder / "videos.csv"
-    csv.write_text("".join(f"{video.path},{';'.join(map(str, video.labels))}\n" for video in inputs))
-    out = tmp_path / "cli.tfrecord"
-    args = ["yt8m", "extract", "--input_videos_csv", str(csv), "--output_tfrecords_file", str(out), "--device", "cpu",
-            "--cache-dir", "cache"]  # relative: made absolute for the workers
-    runner = CliRunner()
-    first = runner.invoke(cli, args, env={"REELSET_SCHEDULER": local_cluster.scheduler_address})
-    assert first.exit_code == 1, first.output  # the missing video
-    assert f"Successfully encoded {VIDEOS} out of {VIDEOS + 1} videos" in first.output
+def test_scheduler_and_shared_cache(local_cluster, inputs, reference, in_folder, tmp_path):
+    out = tmp_path / "cached.tfrecord"
+    settings = ExtractSettings(device="cpu", cache_dir=Path("cache"))  # relative: made absolute for the workers
+    first = extract(inputs, out, settings, executor=local_cluster.scheduler_address)
+    assert first.failures == ["missing.mp4: no such file"]  # the missing video
+    assert first.line == f"Successfully encoded {VIDEOS} out of {VIDEOS + 1} videos"
     assert out.read_bytes() == reference[0]
     assert len(list((in_folder / "cache" / "features").rglob("*.npz"))) == VIDEOS  # written by the workers
     out.unlink()
-    again = runner.invoke(cli, [*args, "--scheduler", local_cluster.scheduler_address])
-    assert f"from cache: {VIDEOS} videos" in again.output
+    again = extract(inputs, out, settings, executor=local_cluster.scheduler_address)
+    assert again.from_cache == VIDEOS
     assert out.read_bytes() == reference[0]
 
 

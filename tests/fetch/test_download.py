@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -216,3 +221,51 @@ def test_one_run_per_folder(tmp_path, media_server, sources, quiet_reporter):
     with folder_lock(out):
         with pytest.raises(ReelsetError, match="another download is running"):
             download_videos([sources.FITS], settings_for(out, media_server, sources), quiet_reporter)
+
+
+# One download run in a process of its own, to be killed: argv is the output folder, the URL template and the ids.
+KILLABLE_RUN = """
+import sys
+from pathlib import Path
+from reelset.core.progress import Reporter
+from reelset.fetch.download import DownloadSettings, download_videos
+out, url_template, *ids = sys.argv[1:]
+settings = DownloadSettings(out_dir=Path(out), url_template=url_template, max_duration=4, jobs=2, sleep=0,
+                            max_sleep=0, sleep_requests=0)
+sys.exit(download_videos(ids, settings, Reporter(interactive=False)).exit_code)
+"""
+
+
+def test_kill_9_mid_run_then_rerun_loses_nothing(tmp_path, media_server, sources, ffprobe, quiet_reporter):
+    chosen = [sources.TALL, sources.FITS, sources.ODD, sources.SILENT]
+    out = tmp_path / "videos"
+    url_template = f"{media_server.url}/watch/{{id}}"
+    media_server.bytes_per_second = 150_000  # slow enough to be caught mid-transfer
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_RUN, str(out), url_template, *chosen],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partial = [path for path in (out / ".partial").rglob("*.mp4") if path.stat().st_size > 0] \
+            if (out / ".partial").exists() else []
+        if partial:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError("the run never got to writing a partial clip")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    # Whatever is in place after the kill is complete: no final file is ever half-written.
+    for clip in out.glob("*.mp4"):
+        assert float(ffprobe(clip)["format"]["duration"]) > 0
+    media_server.bytes_per_second = None
+    settings = DownloadSettings(out_dir=out, url_template=url_template, max_duration=4, jobs=2, sleep=0,
+                                max_sleep=0, sleep_requests=0)
+    rerun = download_videos(chosen, settings, quiet_reporter)
+    assert rerun.exit_code == 0, quiet_reporter.out.getvalue()
+    assert "cleaned" in quiet_reporter.out.getvalue()  # the killed run's partial files
+    records = status_of(out)
+    assert {video_id: records[video_id]["status"] for video_id in chosen} == dict.fromkeys(chosen, "ok")
+    assert not (out / ".partial").exists()
+    assert sorted(path.name for path in out.glob("*.mp4")) == sorted(f"{video_id}.mp4" for video_id in chosen)

@@ -1,13 +1,7 @@
-"""The download command as users run it: the original environment variables, flags, kill -9 and rerun."""
+"""The download command's own job: the original environment variables and flags reaching the download, its lines
+and exit codes (the download itself, kill -9 and rerun included, is tested through the API in test_download.py)."""
 
 from __future__ import annotations
-
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 from click.testing import CliRunner
 
@@ -40,40 +34,3 @@ def test_bad_settings_are_one_line_errors(tmp_path):
     assert result.exit_code == 1 and result.output == f"error: {tmp_path / 'none.txt'}: ids file not found (run `reelset action100m ids` first)\n"
     result = CliRunner().invoke(cli, ["action100m", "download"], env={"JOBS": "zero"})
     assert result.exit_code == 2 and "JOBS" in result.output
-
-
-def test_kill_9_mid_run_then_rerun_loses_nothing(tmp_path, media_server, sources, ffprobe):
-    ids = tmp_path / "ids.txt"
-    chosen = [sources.TALL, sources.FITS, sources.ODD, sources.SILENT]
-    ids.write_text("\n".join(chosen) + "\n")
-    out = tmp_path / "videos"
-    command = [sys.executable, "-m", "reelset", "action100m", "download", "--ids", str(ids), "--out", str(out),
-               "--url-template", f"{media_server.url}/watch/{{id}}", "--max-duration", "4", "--jobs", "2", *NO_WAIT]
-    media_server.bytes_per_second = 150_000  # slow enough to be caught mid-transfer
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        partial = [path for path in (out / ".partial").rglob("*.mp4") if path.stat().st_size > 0] \
-            if (out / ".partial").exists() else []
-        if partial:
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        raise AssertionError("the run never got to writing a partial clip")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-    # Whatever is in place after the kill is complete: no final file is ever half-written.
-    for clip in out.glob("*.mp4"):
-        assert float(ffprobe(clip)["format"]["duration"]) > 0
-    media_server.bytes_per_second = None
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "cleaned" in rerun.stdout  # the killed run's partial files
-    records = {}
-    for line in (out / "status.jsonl").read_text().splitlines():
-        records[json.loads(line)["id"]] = json.loads(line)
-    assert {video_id: records[video_id]["status"] for video_id in chosen} == dict.fromkeys(chosen, "ok")
-    assert not (out / ".partial").exists()
-    assert sorted(path.name for path in out.glob("*.mp4")) == sorted(f"{video_id}.mp4" for video_id in chosen)

@@ -1,6 +1,8 @@
-"""The whole loop of the original project, on the original recipe's form: own videos -> ``yt8m extract --backbone
-inception-yt8m`` (a tiny graph with the real tensor names and a PCA fixture, served on 127.0.0.1) -> ``yt8m train``
--> ``taste --model`` on new videos, which must be told apart as the labels of the training videos said."""
+"""The whole loop of the original project, on the original recipe's form, through the library calls behind the
+commands: own videos -> ``extract`` with the inception-yt8m backbone (``yt8m extract --backbone inception-yt8m``; a
+tiny graph with the real tensor names and a PCA fixture, served on 127.0.0.1) -> ``train`` (``yt8m train``) ->
+``run_taste`` with the model (``taste --model``) on new videos, which must be told apart as the labels of the
+training videos said."""
 
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from reelset.cli import cli
+from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import executable
+from reelset.features.extraction import ExtractSettings, extract, read_inputs
 from reelset.sandbox.servers import MediaServer
+from reelset.taste.run import run_taste
+from reelset.yt8m.model import load_model
 from reelset.yt8m.records import read_records
+from reelset.yt8m.training import TrainSettings, evaluate_model, train
 from tests.support.inception import write_tiny_inception_archives
 
 pytestmark = pytest.mark.slow
@@ -32,7 +37,7 @@ def colour_video(path: Path, colour: str, seconds: int = 2) -> Path:
     return path
 
 
-def test_extract_train_then_taste_with_the_model(tmp_path):
+def test_extract_train_then_taste_with_the_model(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow")
     archives = write_tiny_inception_archives(tmp_path / "served")
     reds = ["0xff3030", "0xe02010", "0xff5050", "0xc00000"]
@@ -45,39 +50,33 @@ def test_extract_train_then_taste_with_the_model(tmp_path):
     colour_video(tmp_path / "new" / "red.mp4", "0xf04040", seconds=3)
     colour_video(tmp_path / "new" / "blue.mp4", "0x4040f0", seconds=3)
 
-    runner = CliRunner()
     with MediaServer(tmp_path / "served") as server:
-        env = {"REELSET_INCEPTION_URL": f"{server.url}/{archives['inception-2015-12-05.tgz'].name}",
-               "REELSET_YT8M_PCA_URL": f"{server.url}/{archives['yt8m_pca.tgz'].name}"}
-        common = ["--cache-dir", str(tmp_path / "cache")]
-        extracted = runner.invoke(cli, [
-            "yt8m", "extract", "--input_videos_csv", str(tmp_path / "videos.csv"), "--output_tfrecords_file",
-            str(tmp_path / "mine.tfrecord"), "--backbone", "inception-yt8m", "--model_dir", str(tmp_path / "yt8m"),
-            *common], env=env)
-        assert extracted.exit_code == 0, extracted.output
-        assert "Successfully encoded 8 out of 8 videos" in extracted.stdout.splitlines()
+        monkeypatch.setenv("REELSET_INCEPTION_URL", f"{server.url}/{archives['inception-2015-12-05.tgz'].name}")
+        monkeypatch.setenv("REELSET_YT8M_PCA_URL", f"{server.url}/{archives['yt8m_pca.tgz'].name}")
+        cache = tmp_path / "cache"
+        inputs, bad_lines = read_inputs(tmp_path / "videos.csv")
+        extracted = extract(inputs, tmp_path / "mine.tfrecord",
+                            ExtractSettings(backbone="inception-yt8m", model_dir=tmp_path / "yt8m", cache_dir=cache),
+                            invalid=bad_lines)
+        assert not extracted.failures, extracted.failures
+        assert extracted.line == "Successfully encoded 8 out of 8 videos"
         records = list(read_records(tmp_path / "mine.tfrecord"))
         assert {record["backbone"] for record in records} == {b"inception-yt8m"}
         assert all(record["rgb"].shape == (2, 1024) for record in records)
 
-        trained = runner.invoke(cli, [
-            "yt8m", "train", str(tmp_path / "mine.tfrecord"), "--out", str(tmp_path / "model"), "--model",
-            "logistic", "--classes", f"{RED},{BLUE}", "--validation-fraction", "0", "--epochs", "40"])
-        assert trained.exit_code == 0, trained.output
+        train([tmp_path / "mine.tfrecord"], tmp_path / "model",
+              TrainSettings(model="logistic", classes=f"{RED},{BLUE}", validation_fraction=0, epochs=40))
 
-        tasted = runner.invoke(cli, [
-            "taste", str(tmp_path / "new"), "--model", str(tmp_path / "model"), "--backbone-dir",
-            str(tmp_path / "yt8m"), "--out", str(tmp_path / "report"), "--no-dataset", "--top-k", "2", *common],
-            env=env)
-        assert tasted.exit_code == 0, tasted.output
+        tasted = run_taste([tmp_path / "new"], tmp_path / "report", model=tmp_path / "model",
+                           backbone_model_dir=tmp_path / "yt8m", dataset=None, top_k=2, cache_dir=cache)
+        assert tasted.tagged  # the command exits 0 when a video was tagged
     predictions = {Path(item["path"]).name: item["labels"] for item in
                    json.loads((tmp_path / "report" / "predictions.json").read_text())}
     assert predictions["red.mp4"][0]["name"] == str(RED)
     assert predictions["blue.mp4"][0]["name"] == str(BLUE)
     assert predictions["red.mp4"][0]["score"] > predictions["red.mp4"][1]["score"]
     # The model refuses features of another space: the offline backbone's records.
-    other = runner.invoke(cli, ["yt8m", "extract", "--input-videos-csv", str(tmp_path / "new"),
-                                "--output-tfrecords-file", str(tmp_path / "other.tfrecord"), "--no-cache"])
-    assert other.exit_code == 0, other.output
-    refused = runner.invoke(cli, ["yt8m", "evaluate", str(tmp_path / "model"), str(tmp_path / "other.tfrecord")])
-    assert refused.exit_code != 0 and "efficientnet-lite0" in refused.output
+    other = extract(read_inputs(tmp_path / "new")[0], tmp_path / "other.tfrecord", ExtractSettings(use_cache=False))
+    assert not other.failures, other.failures
+    with pytest.raises(ReelsetError, match="efficientnet-lite0"):
+        evaluate_model(load_model(tmp_path / "model"), [tmp_path / "other.tfrecord"])

@@ -21,7 +21,7 @@ from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
 from reelset.sandbox.media import make_video
-from reelset.taste.run import run_taste
+from reelset.taste.run import run_taste, summary_lines
 from reelset.taste.samples import make_photo_video, sample_photo
 from tests.support.cluster import BusyWorkerKiller
 
@@ -129,27 +129,46 @@ def test_a_worker_killed_mid_run_loses_nothing(dask_client, reference, in_workdi
     assert reporter.advance.replaced()  # the nanny started a new worker process
 
 
-def test_cli_with_scheduler_shared_cache_and_dataset(local_cluster, reference, in_workdir):
+def test_scheduler_shared_cache_and_dataset(local_cluster, reference, in_workdir):
     import fiftyone as fo
 
     expected = json.loads((reference[1] / "predictions.json").read_text())
-    args = ["taste", LIBRARY, "--out", "cli", "--cache-dir", "cache", "--top-k", "3", "--dataset", DATASET]
-    runner = CliRunner()
-    first = runner.invoke(cli, args, env={"REELSET_SCHEDULER": local_cluster.scheduler_address})
-    assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines()[-1].startswith(f"taste: {TAGGED} videos (0.0 hours) tagged, 1 skipped")
-    assert "from cache: 0 of 4 videos" in first.stdout
-    assert json.loads((in_workdir / "cli" / "predictions.json").read_text()) == expected
+
+    def tasted():
+        summary = run_taste([LIBRARY], Path("shared"), cache_dir=Path("cache"), top_k=3, dataset=DATASET,
+                            executor=local_cluster.scheduler_address)
+        return summary, summary_lines(summary)
+
+    first, lines = tasted()
+    assert first.tagged  # the command exits 0 when a video was tagged
+    assert lines[-1].startswith(f"taste: {TAGGED} videos (0.0 hours) tagged, 1 skipped")
+    assert "from cache: 0 of 4 videos" in lines
+    assert json.loads((in_workdir / "shared" / "predictions.json").read_text()) == expected
     assert len(list((in_workdir / "cache" / "features").rglob("*.npz"))) == TAGGED  # written by the workers
     dataset = fo.load_dataset(DATASET)
     assert len(dataset) == TAGGED
     by_path = dict(zip(*dataset.values(["filepath", "video_tags.classifications.label"])))
     assert by_path == {str((in_workdir / record["path"]).resolve()): [label["name"] for label in record["labels"]]
                        for record in expected}
-    again = runner.invoke(cli, [*args, "--scheduler", local_cluster.scheduler_address])
-    assert again.exit_code == 0, again.output
-    assert "from cache: 3 of 4 videos" in again.stdout
-    assert json.loads((in_workdir / "cli" / "predictions.json").read_text()) == expected
+    again, lines = tasted()
+    assert again.tagged
+    assert "from cache: 3 of 4 videos" in lines
+    assert json.loads((in_workdir / "shared" / "predictions.json").read_text()) == expected
+
+
+def test_cli_takes_the_scheduler_from_the_flag_or_the_environment(in_workdir, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["taste", LIBRARY, "--out", str(tmp_path / "never"), "--no-dataset"]
+    for extra, env in ((["--scheduler", f"127.0.0.1:{port}"], {"REELSET_SCHEDULER": None}),
+                       ([], {"REELSET_SCHEDULER": f"127.0.0.1:{port}"})):
+        result = CliRunner().invoke(cli, [*args, *extra], env=env)
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+        assert result.stderr.startswith(f"error: --scheduler 127.0.0.1:{port}: cannot reach the Dask scheduler")
+        assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "never").exists()
 
 
 def test_unreachable_scheduler_fails_before_anything_is_written(in_workdir, tmp_path):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import json
 import sys
 import types
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 import numpy as np
@@ -24,10 +26,11 @@ from click.testing import CliRunner
 from reelset.cli import ReelsetGroup
 from reelset.cli.taste import command
 from reelset.core.errors import ReelsetError
+from reelset.core.progress import Reporter
 from reelset.sandbox.media import make_video
 from reelset.taste import predict
 from reelset.taste.predict import Yt8mTagger
-from reelset.taste.run import run_taste
+from reelset.taste.run import TasteSummary, run_taste, summary_lines
 from reelset.taste.samples import make_photo_video, sample_photo, set_creation_time
 from reelset.taste.tagger import load_taxonomy
 
@@ -60,25 +63,37 @@ def library(tmp_path_factory) -> Path:
     return videos
 
 
+class Run(NamedTuple):
+    """One run_taste call: its summary and the warnings its reporter printed."""
+
+    summary: TasteSummary
+    warnings: str
+
+
+def quiet_run(paths, out, **kwargs) -> Run:
+    """run_taste with a reporter whose warnings can be read back."""
+    reporter = Reporter(interactive=False, out=io.StringIO(), err=io.StringIO())
+    summary = run_taste(paths, out, reporter=reporter, **kwargs)
+    return Run(summary, reporter.err.getvalue())
+
+
 @pytest.fixture(scope="module")
 def first_run(library, tmp_path_factory):
-    """The first run, through the command line, with a fresh cache and a FiftyOne dataset."""
+    """The first run, through the API, with a fresh cache and a FiftyOne dataset."""
     work = tmp_path_factory.mktemp("taste-run")
     out, cache = work / "report", work / "cache"
-    result = CliRunner().invoke(cli, ["taste", str(library), "--out", str(out), "--cache-dir", str(cache),
-                                      "--dataset", DATASET, "--top-k", str(TOP_K)])
-    return out, cache, result
+    return out, cache, quiet_run([library], out, cache_dir=cache, dataset=DATASET, top_k=TOP_K)
 
 
 def test_first_run_tags_skips_and_says_so(first_run, library):
-    out, _, result = first_run
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    out, _, run = first_run
+    assert run.summary.tagged  # the command exits 0 when a video was tagged
+    lines = summary_lines(run.summary)
     assert lines[-1] == f"taste: 5 videos (0.0 hours) tagged, 1 skipped; report: {out / 'report.html'}"
     assert "from cache: 0 of 6 videos" in lines
     assert f"skipped {library / 'broken.mp4'}: unreadable media (moov atom not found)" in lines
-    assert f"warning: skipped {library / 'broken.mp4'}" in result.stderr
-    assert f"warning: {library / 'damaged.mp4'}: damaged or truncated video" in result.stderr
+    assert f"warning: skipped {library / 'broken.mp4'}" in run.warnings
+    assert f"warning: {library / 'damaged.mp4'}: damaged or truncated video" in run.warnings
     assert any(line.startswith(f"fiftyone: dataset '{DATASET}' has 5 videos") for line in lines)
 
 
@@ -176,14 +191,29 @@ def test_limit_takes_the_first_videos_found(first_run, library, tmp_path):
     import fiftyone as fo
 
     _, cache, _ = first_run
-    result = CliRunner().invoke(cli, ["taste", str(library), "--out", str(tmp_path), "--cache-dir", str(cache),
-                                      "--dataset", DATASET, "--limit", "2"])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1].startswith("taste: 1 videos (0.0 hours) tagged, 1 skipped")
-    assert "from cache: 1 of 2 videos" in result.stdout
+    summary = run_taste([library], tmp_path, cache_dir=cache, dataset=DATASET, limit=2)
+    assert summary.tagged  # the command exits 0 when a video was tagged
+    lines = summary_lines(summary)
+    assert lines[-1].startswith("taste: 1 videos (0.0 hours) tagged, 1 skipped")
+    assert "from cache: 1 of 2 videos" in lines
     records = json.loads((tmp_path / "predictions.json").read_text())
     assert [Path(record["path"]).name for record in records] == ["damaged.mp4"]
     assert len(fo.load_dataset(DATASET)) == 1  # the dataset mirrors the last run
+
+
+def test_cli_flags_environment_lines_and_exit_code(first_run, library, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["taste", str(library), "--out", str(out), "--limit", "2", "--top-k", "1",
+                                      "--no-dataset"], env={"REELSET_CACHE_DIR": str(first_run[1])})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"wrote {out / 'predictions.json'}", f"wrote {out / 'predictions.csv'}", f"thumbnails in {out / 'thumbnails'}",
+        "from cache: 1 of 2 videos",  # --limit 2, from the cache of REELSET_CACHE_DIR
+        f"skipped {library / 'broken.mp4'}: unreadable media (moov atom not found)",
+        f"taste: 1 videos (0.0 hours) tagged, 1 skipped; report: {out / 'report.html'}"]
+    assert f"warning: {library / 'damaged.mp4'}: damaged or truncated video" in result.stderr
+    [record] = json.loads((out / "predictions.json").read_text())
+    assert len(record["labels"]) == 1  # --top-k 1
 
 
 def test_nothing_tagged_exits_1(library, tmp_path, first_run):
@@ -279,27 +309,23 @@ def test_models_that_cannot_tag_own_videos_are_refused(monkeypatch):
 
 def test_a_model_trained_by_reelset_tags_own_videos(first_run, library, tmp_path):
     """End to end with the real ``reelset.yt8m.model`` (skipped where training is not there): records extracted
-    from the library, a small frame-level model trained on them, then ``taste --model``."""
+    from the library, a small frame-level model trained on them, then ``run_taste(model=...)``."""
     pytest.importorskip("reelset.yt8m.model")
-    from reelset.cli import cli as reelset_cli
+    from reelset.features.extraction import ExtractSettings, extract, read_inputs
+    from reelset.yt8m.training import TrainSettings, train
 
     cache = first_run[1]
     labelled = {"food/coffee.mov": 1, "people/grace.mp4": 2, "holiday/beach.mp4": 0, "holiday/walk.mkv": 0}
     (tmp_path / "videos.csv").write_text("".join(f"{library / name},{label}\n" for name, label in labelled.items()))
-    runner = CliRunner()
-    extracted = runner.invoke(reelset_cli, ["yt8m", "extract", "--input-videos-csv", str(tmp_path / "videos.csv"),
-                                            "--output-tfrecords-file", str(tmp_path / "mine.tfrecord"),
-                                            "--cache-dir", str(cache)])
-    assert extracted.exit_code == 0, extracted.output
-    trained = runner.invoke(reelset_cli, ["yt8m", "train", str(tmp_path / "mine.tfrecord"), "--out",
-                                          str(tmp_path / "model"), "--level", "frame", "--model", "meanpool",
-                                          "--features", "rgb", "--classes", "0,1,2", "--validation-fraction", "0",
-                                          "--epochs", "20"])
-    assert trained.exit_code == 0, trained.output
-    result = runner.invoke(cli, ["taste", str(library), "--model", str(tmp_path / "model"), "--out",
-                                 str(tmp_path / "out"), "--cache-dir", str(cache), "--no-dataset", "--top-k", "3"])
-    assert result.exit_code == 0, result.output
-    assert "from cache: 5 of 6 videos" in result.stdout  # the model reads efficientnet-lite0 features: cached
+    inputs, bad_lines = read_inputs(tmp_path / "videos.csv")
+    extracted = extract(inputs, tmp_path / "mine.tfrecord", ExtractSettings(cache_dir=cache), invalid=bad_lines)
+    assert not extracted.failures, extracted.failures
+    train([tmp_path / "mine.tfrecord"], tmp_path / "model",
+          TrainSettings(level="frame", model="meanpool", features=("rgb",), classes="0,1,2", validation_fraction=0,
+                        epochs=20))
+    run = quiet_run([library], tmp_path / "out", model=tmp_path / "model", cache_dir=cache, dataset=None, top_k=3)
+    assert run.summary.tagged  # the command exits 0 when a video was tagged
+    assert "from cache: 5 of 6 videos" in summary_lines(run.summary)  # the model reads efficientnet-lite0 features
     records = {Path(record["path"]).name: record for record in
                json.loads((tmp_path / "out" / "predictions.json").read_text())}
     assert {label["name"] for record in records.values() for label in record["labels"]} == {"0", "1", "2"}

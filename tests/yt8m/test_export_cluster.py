@@ -6,6 +6,7 @@ run writes, whatever order the tasks finish in and whichever worker dies.
 
 from __future__ import annotations
 
+import socket
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -117,19 +118,33 @@ def test_refusals(client, shards, tmp_path):
         export_per_file([shards[0], twin / shards[0].name], tmp_path / "twins")
 
 
-def test_cli(local_cluster, shards, local_run, tmp_path):
+def test_a_scheduler_address_gives_the_local_runs_files(local_cluster, shards, local_run, tmp_path):
+    out_dir = tmp_path / "parts"
+    summary = export_per_file(shards, out_dir, to="parquet", executor=local_cluster.scheduler_address)
+    records = local_run[1].records
+    assert (summary.records, summary.frames, len(summary.files), summary.out, summary.columns) == (
+        records, 150 * records, FILES, out_dir, ["id", "labels", "rgb", "audio"])
+    assert [path.read_bytes() for path in sorted(out_dir.iterdir())] == contents(local_run[1])
+
+
+def test_cli(shards, tmp_path):
     runner = CliRunner()
     out_dir = tmp_path / "cli-parts"
-    result = runner.invoke(cli, ["yt8m", "export", *map(str, shards), "--to", "parquet", "--out-dir", str(out_dir),
-                                 "--scheduler", local_cluster.scheduler_address])
+    result = runner.invoke(cli, ["yt8m", "export", *map(str, shards[-2:]), "--to", "parquet", "--out-dir",
+                                 str(out_dir)])
     assert result.exit_code == 0, result.output
-    records = local_run[1].records
-    assert result.output.startswith(f"exported {records} records ({150 * records} frames) to {FILES} files in "
-                                    f"{out_dir}: id, labels, rgb, audio")
-    assert [path.read_bytes() for path in sorted(out_dir.iterdir())] == contents(local_run[1])
+    records = sum(1 for _ in read_records(shards[-2:]))
+    assert result.output == f"exported {records} records ({150 * records} frames) to 2 files in {out_dir}: id, " \
+                            "labels, rgb, audio\n"
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    result = runner.invoke(cli, ["yt8m", "export", str(shards[-1]), "--to", "parquet", "--out-dir",
+                                 str(tmp_path / "never"), "--scheduler", nowhere])
+    assert result.exit_code == 1 and result.output.startswith(f"error: --scheduler {nowhere}: cannot reach")
     single = tmp_path / "all.parquet"
-    result = runner.invoke(cli, ["yt8m", "export", str(shards[0]), "--to", "parquet", "--out", str(single)],
-                           env={"REELSET_SCHEDULER": local_cluster.scheduler_address})
+    result = runner.invoke(cli, ["yt8m", "export", str(shards[-1]), "--to", "parquet", "--out", str(single)],
+                           env={"REELSET_SCHEDULER": nowhere})
     assert result.exit_code == 0 and result.output.startswith("note: one output file is encoded in this process")
     result = runner.invoke(cli, ["yt8m", "export", str(shards[0]), "--to", "parquet", "--out", str(single),
                                  "--out-dir", str(out_dir)])

@@ -14,7 +14,9 @@ from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.sandbox.yt8m_sample import write_sample_shard
 from reelset.yt8m.export import export_records
+from reelset.yt8m.inspect import inspect_records, inspection_lines
 from reelset.yt8m.records import dequantize, read_records
+from reelset.yt8m.vocabulary import load_vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +51,9 @@ def write_vocabulary(path, classes=3862):
 
 
 def test_inspect_counts_and_names(shards, tmp_path):
-    vocabulary = write_vocabulary(tmp_path / "vocabulary.csv")
-    result = CliRunner().invoke(cli, ["yt8m", "inspect", str(shards["frame"]), str(shards["video"]),
-                                      "--vocabulary", str(vocabulary), "--top-k", "3"])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    vocabulary = load_vocabulary(write_vocabulary(tmp_path / "vocabulary.csv"))
+    inspection = inspect_records([shards["frame"], shards["video"]], vocabulary=vocabulary)
+    lines = inspection_lines(inspection, vocabulary=vocabulary, top_k=3)
     records = list(read_records([shards["frame"]]))
     frames = sum(len(record["rgb"]) for record in records)
     assert lines[0] == (f"{shards['frame']}: frame level, 5 records, 5 videos, {frames} frames; features: "
@@ -67,6 +67,19 @@ def test_inspect_counts_and_names(shards, tmp_path):
             counts[label] = counts.get(label, 0) + 1
     best = max(counts, key=lambda label: (counts[label], -label))
     assert any(line.split()[:2] == [str(best), str(counts[best])] and f"Class {best}" in line for line in lines[4:])
+
+
+def test_cli_inspect_flags_lines_and_exit_code(shards, tmp_path):
+    vocabulary = write_vocabulary(tmp_path / "vocabulary.csv")
+    result = CliRunner().invoke(cli, ["yt8m", "inspect", str(shards["frame2"]), "--vocabulary", str(vocabulary),
+                                      "--top-k", "1"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{shards['frame2']}: frame level, 3 records, 3 videos, ")
+    assert lines[1].startswith("total: 1 files, 3 records, 3 videos, ")
+    assert lines[2] == "top 1 labels:"  # --top-k
+    assert len(lines) == 4 and "  Class " in lines[3]  # --vocabulary: the class's name
+    assert result.stderr == ""
 
 
 def test_inspect_json_lines(shards):
@@ -101,17 +114,25 @@ def test_labels_out_of_the_vocabulary_are_refused(shards, tmp_path):
 
 def test_export_parquet_round_trip(shards, tmp_path):
     out = tmp_path / "frames.parquet"
-    result = CliRunner().invoke(cli, ["yt8m", "export", str(shards["frame"]), str(shards["frame2"]), "--to",
-                                      "parquet", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    summary = export_records([shards["frame"], shards["frame2"]], out, to="parquet")
     table = pq.read_table(out)
     records = list(read_records([shards["frame"], shards["frame2"]]))
     assert table.num_rows == 8 and table.column_names == ["id", "labels", "rgb", "audio"]
     for row, record in zip(table.to_pylist(), records):
         assert row["id"] == record["id"] and row["labels"] == record["labels"].tolist()
         assert np.array_equal(np.array(row["rgb"], dtype=np.uint8), record["rgb"])
-    assert result.output == f"exported 8 records ({sum(len(r['rgb']) for r in records)} frames) to {out}: " \
-                            "id, labels, rgb, audio\n"
+    assert (summary.records, summary.frames, summary.out, summary.columns) == \
+        (8, sum(len(r["rgb"]) for r in records), out, ["id", "labels", "rgb", "audio"])
+
+
+def test_cli_export_flags_line_and_exit_code(shards, tmp_path):
+    out = tmp_path / "frames.npz"
+    result = CliRunner().invoke(cli, ["yt8m", "export", str(shards["frame2"]), "--to", "npz", "--dequantize",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frames = sum(len(record["rgb"]) for record in read_records([shards["frame2"]]))
+    assert result.output == f"exported 3 records ({frames} frames) to {out}: id, labels, rgb, audio\n"
+    assert np.load(out)["rgb"].dtype == np.float32  # --to npz --dequantize
 
 
 def test_export_npz_dequantized(shards, tmp_path):

@@ -1,4 +1,5 @@
-"""`reelset yt8m train | evaluate | predict` on real-schema TFRecord files, and every refusal as one line."""
+"""`reelset yt8m train | evaluate | predict` on real-schema TFRecord files (flags, lines, JSON, exit codes), and every
+refusal as one line; what own videos' records train on is checked through the API."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from reelset.cli import cli
+from reelset.core.errors import ReelsetError
 from reelset.yt8m.model import load_model
 from reelset.yt8m.records import dequantize, read_records, write_records
-from reelset.yt8m.training import evaluate_model
+from reelset.yt8m.training import TrainSettings, evaluate_model, train
+from reelset.yt8m.training.evaluation import predict_records
 from reelset.yt8m.training.synthetic import planted_records
 from reelset.yt8m.vocabulary import V2_HEADER
 
@@ -129,21 +132,22 @@ def test_frame_level_training_from_the_command_line(files, tmp_path):
 
 def test_own_videos_train_on_their_own_feature_space(files, tmp_path):
     out = tmp_path / "own"
-    result = run("train", str(files["own"]), "--out", str(out), "--classes", "0,1,2,3,4,5,6,7", *FAST)
-    assert result.exit_code == 0, result.output
+    train([files["own"]], out, TrainSettings(classes="0,1,2,3,4,5,6,7", epochs=6))
     config = json.loads((out / "model.json").read_text())
     assert (config["backbone"], config["features"], config["widths"]) == ("efficientnet-lite0", ["rgb"],
                                                                           {"rgb": 1280})
     assert config["features_reason"].startswith("rgb only")
-    result = run("evaluate", str(out), str(files["own_test"]), "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout)["gap"] > 0.8
-    result = run("evaluate", str(out), str(files["frame_test"]))
-    assert result.exit_code == 1
-    assert result.stderr == (f"error: {files['frame_test']} record 0 (id v00200000): features from the inception-yt8m "
-                             f"backbone, but the model reads efficientnet-lite0 features: use records extracted with "
-                             f"--backbone efficientnet-lite0\n")
-    result = run("predict", str(out), str(files["frame_test"]))
-    assert result.exit_code == 1 and "features from the inception-yt8m backbone" in result.stderr
+    model = load_model(out)
+    assert evaluate_model(model, [files["own_test"]]).metrics["gap"] > 0.8
+    with pytest.raises(ReelsetError) as refused:
+        evaluate_model(model, [files["frame_test"]])
+    assert refused.value.exit_code == 1
+    assert str(refused.value) == (f"{files['frame_test']} record 0 (id v00200000): features from the inception-yt8m "
+                                  f"backbone, but the model reads efficientnet-lite0 features: use records extracted "
+                                  f"with --backbone efficientnet-lite0")
+    with pytest.raises(ReelsetError, match="features from the inception-yt8m backbone") as refused:
+        list(predict_records(model, [files["frame_test"]]))
+    assert refused.value.exit_code == 1
 
 
 def write_label_names(path: Path) -> Path:

@@ -203,10 +203,8 @@ def test_flags_override_the_environment_and_bad_flags_are_usage_errors(tmp_path,
 
 def test_fresh_download_then_rerun_prints_the_official_lines(tmp_path, server, mirror):
     out = tmp_path / "out"
-    env = {**ENV_CLEAR, "partition": PARTITION, "mirror": "us", "shard": "1,1000"}
-    result = CliRunner().invoke(cli, cli_args(server, out, "--jobs", "2"), env=env)
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    summary, lines, _ = run(server, out, jobs=2)
+    assert not summary.failed, lines
     plan_size = mirror.plan_path.stat().st_size
     assert lines[:4] == [
         "Starting fresh download in this directory. Please make sure you have >2TB of free disk space!",
@@ -229,11 +227,31 @@ def test_fresh_download_then_rerun_prints_the_official_lines(tmp_path, server, m
     assert not list(out.glob("*.part")) and not list(out.glob(".*tmp-*"))
 
     server.clear_requests()
+    rerun, rerun_lines, _ = run(server, out)
+    assert not rerun.failed, rerun_lines
+    assert rerun_lines == ["Resuming download ...", "Files remaining 0", "All done. No more files to download."]
+    assert server.requests == []
+
+
+def test_cli_takes_the_environment_prints_the_lines_and_exits_1_on_a_failed_file(tmp_path, server):
+    out = tmp_path / "out"
+    env = {**ENV_CLEAR, "partition": PARTITION, "mirror": "us", "shard": "1,1000"}
+    missing = TRAIN_SHARD[1]
+    server.set_fault(f"/{missing}", Fault("status", status=404))
+    result = CliRunner().invoke(cli, cli_args(server, out, "--jobs", "2", "--retries", "1"), env=env)
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Starting fresh download") and "Files remaining 5" in lines
+    assert f"Error downloading {missing}. {server.url}/2/frame/train/{missing}: HTTP 404" in lines
+    assert "All done. No more files to download." not in lines
+    assert result.stderr.splitlines()[-1].startswith(f"error: 1 of 5 file(s) not downloaded: {missing} (")
+    server.clear_faults()
     rerun = CliRunner().invoke(cli, cli_args(server, out), env=env)
     assert rerun.exit_code == 0, rerun.output
-    assert rerun.stdout.splitlines() == ["Resuming download ...", "Files remaining 0",
-                                         "All done. No more files to download."]
-    assert server.requests == []
+    assert rerun.stdout.splitlines() == [
+        "Resuming download ...", "Files remaining 1", f">> Downloading {server.url}/2/frame/train/{missing} 100.0%",
+        f"Succesfully downloaded {local_name(missing)} {FILE_BYTES} bytes.", "All done. No more files to download."]
+    assert rerun.stderr == ""
 
 
 def test_resumes_a_plan_the_official_script_left(tmp_path, server, mirror):
@@ -287,16 +305,27 @@ def test_a_file_cut_short_resumes_with_a_range_request(tmp_path, server, mirror)
     assert not (out / f"{local_name(remote)}.part").exists()
 
 
+# One download run in a process of its own, to be killed: argv is the base URL and the output folder.
+KILLABLE_RUN = f"""
+import sys
+from reelset.core.progress import Reporter
+from reelset.yt8m.download import config_from_environment, download_partition
+url, out = sys.argv[1:]
+config = config_from_environment(partition={PARTITION!r}, mirror="us", shard="1,1000", environ={{}}, out_dir=out,
+                                 plan_base_url=url, data_base_url=url, jobs=1)
+download_partition(config, Reporter(interactive=False)).check()
+"""
+
+
 def test_kill_mid_run_then_rerun_finishes_with_range(tmp_path):
     root = tmp_path / "slow-mirror"
     # Big enough for a whole chunk of the HTTP client (1 MiB) to reach the .part before the kill.
     big = {name: sample_bytes(name, 2_500_000) for name in TRAIN_SHARD[:2]}
     write_partition(root, PARTITION, big, full_plan=False)
     out = tmp_path / "out"
-    env = {**os.environ, "partition": PARTITION, "mirror": "us", "shard": "1,1000"}
     with MediaServer(root, bytes_per_second=2_000_000) as media:
-        command = [sys.executable, "-m", "reelset", *cli_args(media, out, "--jobs", "1")]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        command = [sys.executable, "-c", KILLABLE_RUN, media.url, str(out)]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while not any(path.stat().st_size > 0 for path in out.glob("*.part")):
             assert time.monotonic() < deadline and proc.poll() is None, "never got to a partial file"
@@ -304,9 +333,9 @@ def test_kill_mid_run_then_rerun_finishes_with_range(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         media.bytes_per_second = None
-        rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert rerun.stdout.startswith("Resuming download ...\nFiles remaining ")
+        rerun, lines, _ = run(media, out, jobs=1)
+    rerun.check()  # nothing failed
+    assert lines[0] == "Resuming download ..." and lines[1].startswith("Files remaining ")
     assert any(r.headers.get("range", "").startswith("bytes=") and r.status == 206 for r in media.requests)
     for name, data in big.items():
         assert (out / local_name(name)).read_bytes() == data
@@ -320,13 +349,14 @@ def test_md5_mismatch_is_retried_then_reported_and_never_placed(tmp_path, mirror
     write_partition(root, PARTITION, contents, md5_overrides={bad: "0" * 32})
     out = tmp_path / "out"
     with MediaServer(root) as media:
-        result = CliRunner().invoke(cli, cli_args(media, out, "--partition", PARTITION, "--mirror", "us",
-                                                  "--shard", "1,1000"), env=ENV_CLEAR)
+        summary, lines, _ = run(media, out)
         assert data_gets(media).count(bad) == 2  # downloaded once more before giving up
-    assert result.exit_code == 1
-    assert f"Error downloading {bad}. MD5 does not match!" in result.stdout.splitlines()
-    assert "All done" not in result.stdout
-    assert result.stderr.startswith(f"error: 1 of 5 file(s) not downloaded: {bad} (")
+    assert [failure.remote_name for failure in summary.failed] == [bad]
+    assert f"Error downloading {bad}. MD5 does not match!" in lines
+    assert not [line for line in lines if "All done" in line]
+    with pytest.raises(ReelsetError, match=f"^1 of 5 file\\(s\\) not downloaded: {bad} \\(") as raised:
+        summary.check()
+    assert raised.value.exit_code == 1
     assert not (out / local_name(bad)).exists() and not (out / f"{local_name(bad)}.part").exists()
     _, remaining = official_selection(out / PLAN_NAME, 1, 1000)
     assert remaining == [bad]
@@ -380,11 +410,10 @@ def test_a_dropped_connection_recovers_and_a_dead_one_is_a_clear_error(tmp_path,
 
 def test_dry_run_lists_local_names_and_total_and_writes_nothing(tmp_path, server, mirror):
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, cli_args(server, out, "--dry-run"),
-                                env={**ENV_CLEAR, "partition": PARTITION, "mirror": "us", "shard": "1,1000"})
-    assert result.exit_code == 0, result.output
+    summary, lines, _ = run(server, out, dry_run=True)
+    assert not summary.failed
     names = [f"{name}.tfrecord" for name in SHARD_1_OF_1000["train"]]
-    assert result.stdout.splitlines() == [*names, f"total: 5 files, {5 * FILE_BYTES} bytes"]
+    assert lines == [*names, f"total: 5 files, {5 * FILE_BYTES} bytes"]
     assert not out.exists() and data_gets(server) == []
 
     server.set_fault(f"/{TRAIN_SHARD[0]}", Fault("status", status=404))  # HEAD too: the size is unknown

@@ -209,28 +209,30 @@ def test_a_worker_that_does_not_see_the_folder_does_not_write_elsewhere(dask_cli
     assert not missing.exists() and gets(server, name) == []
 
 
-def test_cli_with_the_flag_and_with_the_environment(local_cluster, server, local_run, tmp_path):
+def test_a_scheduler_address_gives_the_local_runs_folder_and_lines(local_cluster, server, local_run, tmp_path):
     local_out, _, local_lines, local_url = local_run
+    out = tmp_path / "address"
+    summary, lines = run(server, out, scheduler=local_cluster.scheduler_address)
+    summary.check()  # nothing failed
+    assert same_lines(lines, local_lines, local_url, server.url)
+    assert folder(out) == folder(local_out)
+    assert all(len(gets(server, name)) == 1 for name in NAMES)  # once each: the workers downloaded them
+
+
+def test_cli_with_the_flag_and_with_the_environment(server, tmp_path):
     runner = CliRunner()
     flags = ["--partition", PARTITION, "--mirror", "us", "--shard", "1,1000", "--plan-base-url", server.url,
              "--data-base-url", server.url]
-    address = local_cluster.scheduler_address
-    for where, extra, env in (("flag", ["--scheduler", address], {"REELSET_SCHEDULER": None}),
-                              ("env", [], {"REELSET_SCHEDULER": address})):
-        out = tmp_path / where
-        result = runner.invoke(cli, ["yt8m", "download", *flags, "--out", str(out), *extra], env=env)
-        assert result.exit_code == 0, result.output
-        assert same_lines(result.stdout.splitlines(), local_lines, local_url, server.url)
-        assert folder(out) == folder(local_out)
-    assert all(len(gets(server, name)) == 2 for name in NAMES)  # once per run: the workers downloaded them
-
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         nowhere = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
     out = tmp_path / "unreachable"
-    result = runner.invoke(cli, ["yt8m", "download", *flags, "--out", str(out), "--scheduler", nowhere])
-    assert result.exit_code == 1 and "cannot reach the Dask scheduler" in result.stderr
-    assert not out.exists()  # refused before the plan was fetched
+    for extra, env in ((["--scheduler", nowhere], {"REELSET_SCHEDULER": None}),
+                       ([], {"REELSET_SCHEDULER": nowhere})):
+        result = runner.invoke(cli, ["yt8m", "download", *flags, "--out", str(out), *extra], env=env)
+        assert result.exit_code == 1 and "cannot reach the Dask scheduler" in result.stderr
+        assert result.stdout == ""
+        assert not out.exists()  # refused before the plan was fetched
     result = runner.invoke(cli, ["yt8m", "download", *flags, "--out", str(out), "--dry-run"],
                            env={"REELSET_SCHEDULER": nowhere})
     assert result.exit_code == 0, result.output

@@ -21,8 +21,8 @@ Example::
 from reelset.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "build": ".build",
-    "BuildSummary": ".build",
+    "build": ".pipeline",
+    "BuildSummary": ".pipeline",
     "build_ids": ".ids",
     "build_dataset": ".dataset",
     "LabelOptions": ".labels",

@@ -223,7 +223,7 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
 def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: Path, **values) -> None:
     """ids, download and fiftyone in one go, with one progress display. Resumable: run it again after an
     interruption and each step picks up where it stopped. Takes the options of the three steps."""
-    from reelset.action100m.build import build
+    from reelset.action100m.pipeline import build
 
     use_database(values["database_uri"])  # an unreachable database stops the run before the downloads
     summary = build(data_dir, ids_file, _download_settings(out_dir, values), repo_id=values["repo_id"],

@@ -1,5 +1,5 @@
 """Public names of a package imported on first use (PEP 562), so ``import reelset`` and ``reelset --help`` stay fast:
-``reelset.action100m.build`` imports FiftyOne's side of the package only when it is called for."""
+``reelset.action100m.build`` imports FiftyOne's side of the package only when it is called."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """A package's ``__getattr__`` and ``__dir__`` for ``exports`` (public name -> the module that defines it,
-    relative to ``package``, with ``:name`` when it is named otherwise there: ``{"build": ".build",
+    relative to ``package``, with ``:name`` when it is named otherwise there: ``{"build": ".pipeline",
     "build_action100m": ".action100m:build"}``). Give the package ``__all__ = list(exports)`` as well."""
 
     def __getattr__(name: str) -> object:

@@ -7,9 +7,9 @@ task that extraction and ``reelset taste`` run for each video, cached by content
 from reelset.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "ExtractSummary": ".extract",
-    "extract": ".extract",
-    "read_inputs": ".extract",
+    "ExtractSummary": ".extraction",
+    "extract": ".extraction",
+    "read_inputs": ".extraction",
     "ExtractSettings": ".video",
     "VideoFeatures": ".video",
     "VideoInput": ".video",

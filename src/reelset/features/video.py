@@ -2,11 +2,11 @@
 
 :func:`video_features` hashes the file, takes its features from the feature cache (keyed by the content, the
 backbone's weights and the sampling) or decodes its 1 fps frames and embeds them, and returns them with their cache
-key, a failure as a one-line value. The cache is written by the process that consumes the results, in input order
-(:meth:`FeatureCache.put`): only features a run has used are cached, as when they are written. It runs wherever an executor puts it (:mod:`reelset.scale`): in a thread here,
-where several decode at once while one embeds at a time (the backbone is shared and batches its frames), or on a Dask
+key, a failure as a one-line value. It runs wherever an executor puts it (:mod:`reelset.scale`): in a thread here,
+where ``decode_workers`` decode at once while one embeds (the backbone is shared and batches its frames), or on a Dask
 worker, which loads the backbone once for its process. The result is the same bytes either way, given the torch
-thread count.
+thread count. The cache is written by the process that consumes the results, in input order
+(:meth:`FeatureCache.put`): a run interrupted after N videos has cached exactly those N.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from reelset.core.atomic import atomic_output
 from reelset.core.cache import default_cache_dir
 from reelset.core.digest import file_digest
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.features.backbones import Backbone, load_backbone
 from reelset.features.frames import decode_frames
 
@@ -162,6 +162,14 @@ def settings_backbone(settings: ExtractSettings, backbone: Backbone | None = Non
 _BACKBONES: dict[tuple, Backbone] = {}  # per process: loaded once, used by every task of that process
 _BACKBONES_LOCK = threading.Lock()
 _EMBED_LOCK = threading.Lock()  # one forward pass at a time per process: the backbone uses every core by itself
+_DECODE_SLOTS: dict[int, threading.Semaphore] = {}  # videos hashed and decoded at once per process, by decode_workers
+
+
+def _decode_slot(workers: int) -> threading.Semaphore:
+    """The process's limit of ``workers`` videos read and decoded at once. With ``decode_workers + 1`` task threads
+    this is the pipeline of the original design: that many videos decode while one embeds."""
+    with _BACKBONES_LOCK:
+        return _DECODE_SLOTS.setdefault(max(1, workers), threading.Semaphore(max(1, workers)))
 
 
 def process_backbone(settings: ExtractSettings) -> Backbone:
@@ -194,19 +202,20 @@ def video_features(task: VideoTask) -> VideoResult:
         fingerprint = getattr(backbone, "fingerprint", backbone.name)
         cache = FeatureCache(settings.cache_dir or default_cache_dir(), settings, fingerprint) \
             if settings.use_cache else None
-        key = cache.key(Path(task.path)) if cache and Path(task.path).is_file() else None
-        cached = cache.get(key) if key else None
-        if cached is not None and cached.backbone == backbone.name:
-            return VideoResult(video, cached, from_cache=True)
-        decoded = decode_frames(task.path, fps=settings.frames_per_second, max_frames=settings.max_frames,
-                                size=backbone.input_size)
+        with _decode_slot(settings.decode_workers):
+            key = cache.key(Path(task.path)) if cache and Path(task.path).is_file() else None
+            cached = cache.get(key) if key else None
+            if cached is not None and cached.backbone == backbone.name:
+                return VideoResult(video, cached, from_cache=True)
+            decoded = decode_frames(task.path, fps=settings.frames_per_second, max_frames=settings.max_frames,
+                                    size=backbone.input_size)
         with _EMBED_LOCK:
             features = _features_of(backbone, decoded, settings.batch_size)
         return VideoResult(video, features, cache_key=key)
     except ReelsetError as error:
         return VideoResult(video, None, _named(video, task.path, str(error)))
     except OSError as error:
-        return VideoResult(video, None, f"{video.path}: {error.strerror or error}")
+        return VideoResult(video, None, f"{video.path}: {one_line(error, strerror=True)}")
 
 
 def _named(video: VideoInput, opened: str, error: str) -> str:

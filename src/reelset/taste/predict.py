@@ -25,7 +25,7 @@ import numpy as np
 
 from reelset.core.errors import ReelsetError
 from reelset.features.backbones import EFFICIENTNET_LITE0, RECORD_KEY, Backbone, load_backbone
-from reelset.features.extract import VideoFeatures
+from reelset.features.extraction import VideoFeatures
 
 
 @dataclass(frozen=True)

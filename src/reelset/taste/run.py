@@ -52,7 +52,7 @@ from reelset.core.atomic import atomic_write_text, remove_stale_temps, temp_path
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, probe, run_ffmpeg
 from reelset.core.progress import Reporter
-from reelset.features.extract import ExtractSettings, VideoInput, VideoResult, iter_video_features
+from reelset.features.extraction import ExtractSettings, VideoInput, VideoResult, iter_video_features
 from reelset.scale import Executor, executor_for
 from reelset.taste.dataset import DEFAULT_DATASET, FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
 from reelset.taste.predict import FrameTopLabels, Tagger, load_tagger, top_labels
@@ -234,7 +234,7 @@ def _taken(task: FinishTask, creation_time: str | None, warnings: list[str]) -> 
     try:
         return taken_at(task.path, creation_time)
     except OSError as exc:  # gone since it was decoded
-        warnings.append(f"{task.label}: {exc.strerror or exc}")
+        warnings.append(f"{task.label}: {one_line(exc, strerror=True)}")
         return TakenAt(datetime.now().astimezone(), "file")
 
 
@@ -341,14 +341,14 @@ def run_taste(
     found = scan_videos(paths)
     if limit is not None:
         found = found[:limit]
-    with executor_for(executor, workers=jobs) as running:
+    with executor_for(executor, workers=jobs + 1) as running:  # jobs decode while one embeds
         return _run(paths, found, out, running, model=model, top_k=top_k, dataset=dataset, cache_dir=cache_dir,
                     use_cache=use_cache, device=device, jobs=jobs, batch_size=batch_size, wordnet_dir=wordnet_dir,
                     backbone_model_dir=backbone_model_dir, reporter=reporter)
 
 
-def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Executor, *, model, top_k: int, dataset: str | None,
-         cache_dir: Path | None, use_cache: bool, device: str, jobs: int, batch_size: int | None,
+def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Executor, *, model, top_k: int,
+         dataset: str | None, cache_dir: Path | None, use_cache: bool, device: str, jobs: int, batch_size: int | None,
          wordnet_dir: Path | None, backbone_model_dir: Path | None, reporter: Reporter) -> TasteSummary:
     """:func:`run_taste` once the videos are found (and the executor ready: a cluster connected)."""
     tagger, backbone = load_tagger(model, device=device, wordnet_dir=wordnet_dir, cache_dir=cache_dir,

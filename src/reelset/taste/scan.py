@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from reelset.core.errors import ReelsetError
-from reelset.features.extract import VIDEO_SUFFIXES
+from reelset.features.extraction import VIDEO_SUFFIXES
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -12,7 +12,7 @@ from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
 from reelset.features.backbones import BACKBONES, DEFAULT_BACKBONE, DEVICE_CHOICES
 from reelset.features.backbones.model_files import default_model_dir
-from reelset.features.extract import ExtractSettings, extract, read_inputs
+from reelset.features.extraction import ExtractSettings, extract, read_inputs
 
 
 def _both(name: str, **kwargs):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reelset.core.errors import one_line
 from reelset.core.ffmpeg import MediaError
 
 DEFAULT_TIMEOUT = 600.0
@@ -69,7 +70,7 @@ def _checked_file(path: str | Path) -> Path:
     except FileNotFoundError:
         raise MediaError(f"{path}: no such file") from None
     except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise MediaError(f"{path}: cannot read ({one_line(exc, strerror=True)})") from None
     if local.is_dir():
         raise MediaError(f"{path}: is a folder, not a video file")
     if stat.st_size == 0:

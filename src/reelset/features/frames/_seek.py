@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reelset.core.errors import one_line
 from reelset.core.ffmpeg import MediaError, ToolMissingError, probe
 from reelset.features.frames._common import (
     _SCALE_FLAGS,
@@ -198,8 +199,7 @@ def _open_error(name: str, local: Path, exc: Exception, timeout: float | None) -
         return probed
     except ToolMissingError:
         pass
-    reason = getattr(exc, "strerror", None) or str(exc)
-    return MediaError(f"{name}: unreadable media ({reason})")
+    return MediaError(f"{name}: unreadable media ({one_line(exc, strerror=True)})")
 
 
 def _video_stream(container):

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from reelset.core.atomic import atomic_output, atomic_write_text, remove_stale_temps
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, one_line
 from reelset.core.locks import exclusive_lock
 from reelset.features.backbones.device import resolve_device, torch_gpu_count
 from reelset.yt8m import metrics
@@ -410,7 +410,7 @@ def _prepare_out(out: Path, fingerprint: str, resume: str) -> tuple[TrainingStat
         try:
             checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, EOFError, ValueError) as error:
-            raise TrainingError(f"{checkpoint_path}: unreadable checkpoint ({str(error).splitlines()[0]}): "
+            raise TrainingError(f"{checkpoint_path}: unreadable checkpoint ({one_line(error, first_line=True)}): "
                                 f"--restart discards it") from None
         if not isinstance(checkpoint, dict) or checkpoint.get("fingerprint") != fingerprint:
             raise TrainingError(f"{checkpoint_path} is the checkpoint of another training (other data or settings): "

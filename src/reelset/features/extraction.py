@@ -190,14 +190,14 @@ def extract(
             a Dask scheduler's address or ``distributed.Client``, whose workers must see the videos, the cache and
             the model folder at the same absolute path); this process writes the records, the same bytes wherever
             the features were made, given the torch thread count (a Dask worker uses one). Default:
-            ``settings.decode_workers`` threads here.
+            threads here, ``settings.decode_workers`` decoding while one embeds.
 
     Raises:
         ReelsetError: bad settings, a backbone that cannot be loaded, or a scheduler that cannot be reached;
             videos that fail are reported, not raised.
     """
     check_settings(settings)
-    with executor_for(executor, workers=settings.decode_workers) as running:
+    with executor_for(executor, workers=settings.decode_workers + 1) as running:  # the decoders and one embedder
         backbone = settings_backbone(settings, backbone)
         results = iter_video_features(inputs, settings, running, backbone)
         return _encode(inputs, results, Path(out), settings, backbone, invalid, on_video, on_warning)
