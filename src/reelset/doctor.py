@@ -7,12 +7,12 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from reelset.core import ffmpeg
 from reelset.core.packages import version as package_version
-from reelset.fetch.ytdlp import MIN_DENO, MIN_NODE, find_js_runtimes
 
 MIN_FREE_BYTES = 5 * 1024**3
 
@@ -44,6 +44,8 @@ def check_ffmpeg() -> list[Check]:
 
 
 def check_ytdlp() -> list[Check]:
+    from reelset.fetch.ytdlp import MIN_DENO, MIN_NODE, find_js_runtimes  # imports yt-dlp: after the first checks
+
     checks = []
     for package in ("yt-dlp", "yt-dlp-ejs"):
         version = package_version(package)
@@ -163,7 +165,18 @@ def _efficientnet_weights() -> Path | None:
     return found[0] if found else None
 
 
+def iter_checks(path: Path = Path("."), model_dir: Path | None = None) -> Iterator[Check]:
+    """Every check, in the order they are shown, each as soon as it is done (the first ones before the heavy
+    imports of the later ones)."""
+    yield from check_ffmpeg()
+    yield from check_ytdlp()
+    yield check_fiftyone_db()
+    yield from check_extraction(model_dir)
+    yield from check_taste()
+    yield check_dask()
+    yield check_disk(path)
+
+
 def run_checks(path: Path = Path("."), model_dir: Path | None = None) -> list[Check]:
     """Every check, in the order they are shown."""
-    return [*check_ffmpeg(), *check_ytdlp(), check_fiftyone_db(), *check_extraction(model_dir), *check_taste(),
-            check_dask(), check_disk(path)]
+    return list(iter_checks(path, model_dir))

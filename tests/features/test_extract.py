@@ -306,7 +306,7 @@ def test_a_folder_skipping_frame_level_features(tmp_path, videos, backbone):
 
 
 def test_cli_passes_flags_and_environment_prints_the_summary_and_exits_0(tmp_path, monkeypatch):
-    extract_cli = importlib.import_module("reelset.cli.yt8m.extract")
+    extraction = importlib.import_module("reelset.features.extraction")  # the command imports extract from there
     calls = []
 
     def fake_extract(inputs, out, settings, **kwargs):
@@ -314,7 +314,7 @@ def test_cli_passes_flags_and_environment_prints_the_summary_and_exits_0(tmp_pat
         return ExtractSummary(total=2, encoded=2, from_cache=1, frames=7, outputs=[out],
                               max_quantization_error=0.0123)
 
-    monkeypatch.setattr(extract_cli, "extract", fake_extract)
+    monkeypatch.setattr(extraction, "extract", fake_extract)
     folder = tmp_path / "mine"
     (folder / "sub").mkdir(parents=True)
     (folder / "b.mp4").write_bytes(b"x")

@@ -30,12 +30,11 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile
 
 from reelset.action100m import shards as shard_io
+from reelset.action100m.constants import DEFAULT_DATA_DIR, DEFAULT_REPO
 from reelset.core.atomic import atomic_write_text
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.status import utc_now
 
-DEFAULT_REPO = "facebook/action100m-preview"
-DEFAULT_DATA_DIR = Path("action100m-preview")
 SHARD_PATTERN = "data/*.parquet"
 MANIFEST_NAME = ".reelset-manifest.json"
 

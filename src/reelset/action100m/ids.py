@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reelset.action100m.constants import DEFAULT_IDS_FILE
 from reelset.action100m.hub import DEFAULT_DATA_DIR, DEFAULT_REPO, ShardSet, fetch_shards
 from reelset.action100m.schema import VIDEO_UID
 from reelset.action100m.shards import iter_batches
@@ -18,7 +19,6 @@ from reelset.core.atomic import atomic_write_text
 from reelset.core.errors import ReelsetError
 from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
 
-DEFAULT_IDS_FILE = Path("video_ids.txt")
 MAX_EXAMPLES = 5
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from reelset.action100m import hub
-from reelset.action100m.ids import DEFAULT_IDS_FILE, build_ids, ids_report_lines
+from reelset.action100m.constants import DEFAULT_DATA_DIR, DEFAULT_IDS_FILE, DEFAULT_REPO
 from reelset.cli.options import database_uri_option, scheduler_option
-from reelset.core.fiftyone_db import use_database
-from reelset.core.progress import Reporter
 from reelset.fetch import politeness
-from reelset.fetch.download import DownloadSettings, download_videos, read_ids
-from reelset.fetch.download import summary_lines as download_summary_lines
-from reelset.fetch.ytdlp import DEFAULT_URL_TEMPLATE
+from reelset.fetch.constants import DEFAULT_URL_TEMPLATE
+
+if TYPE_CHECKING:
+    from reelset.core.progress import Reporter
+    from reelset.fetch.download import DownloadSettings
 
 DEFAULT_DATASET = "action100m"
 DEFAULT_VIDEOS = Path("videos")
@@ -33,11 +33,11 @@ def options(*decorators: Callable) -> Callable:
     return apply
 
 
-DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), default=hub.DEFAULT_DATA_DIR,
+DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
                         show_default=True, help="Where the parquet shards are (or go): <data-dir>/data/*.parquet.")
 
 HUB_OPTIONS = options(
-    click.option("--repo", "repo_id", default=hub.DEFAULT_REPO, show_default=True, help="Dataset repo on the hub."),
+    click.option("--repo", "repo_id", default=DEFAULT_REPO, show_default=True, help="Dataset repo on the hub."),
     click.option("--revision", default=None, help="Branch, tag or commit of the dataset (default: main)."),
     click.option("--endpoint", envvar="HF_ENDPOINT", default=None, show_envvar=True,
                  help="Hub base URL (default https://huggingface.co)."),
@@ -102,6 +102,8 @@ FIFTYONE_OPTIONS = options(
 
 
 def _download_settings(out_dir: Path, values: dict) -> DownloadSettings:
+    from reelset.fetch.download import DownloadSettings
+
     names = set(DownloadSettings.__dataclass_fields__) - {"out_dir"}
     settings = DownloadSettings(out_dir=out_dir, **{key: values[key] for key in names if key in values})
     settings.max_videos = settings.max_videos or None
@@ -151,6 +153,9 @@ def ids_command(data_dir, out, repo_id, revision, endpoint, offline, limit, samp
     [A-Za-z0-9_-] are rejected and reported, never used. Offline, the shards are checked against the manifest of
     the last fetch; a folder filled by hand is used as it is, with a note that completeness was not checked.
     """
+    from reelset.action100m.ids import build_ids, ids_report_lines
+    from reelset.core.progress import Reporter
+
     reporter = Reporter()
     result = build_ids(data_dir, out, repo_id=repo_id, revision=revision, endpoint=endpoint, offline=offline,
                        limit=limit, sample=sample, seed=seed, progress=reporter.interactive)
@@ -178,6 +183,10 @@ def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values
     Exit status: 0 all done (or permanently unavailable), 4 some ids still to retry,
     3 stopped by the circuit breaker or environment errors, 1 could not run.
     """
+    from reelset.core.progress import Reporter
+    from reelset.fetch.download import download_videos, read_ids
+    from reelset.fetch.download import summary_lines as download_summary_lines
+
     reporter = Reporter()
     summary = download_videos(read_ids(ids_file), _download_settings(out_dir, values), reporter,
                               executor=values.get("scheduler") or None)
@@ -205,6 +214,9 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
     samples made on Dask workers (which must see the videos folder at the same absolute path); this process alone
     inserts them, in the same order: the dataset is the one a local run builds.
     """
+    from reelset.core.fiftyone_db import use_database
+    from reelset.core.progress import Reporter
+
     use_database(values["database_uri"])
     reporter = Reporter()
     with reporter.live():
@@ -224,6 +236,8 @@ def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: P
     """ids, download and fiftyone in one go, with one progress display. Resumable: run it again after an
     interruption and each step picks up where it stopped. Takes the options of the three steps."""
     from reelset.action100m.pipeline import build
+    from reelset.core.fiftyone_db import use_database
+    from reelset.core.progress import Reporter
 
     use_database(values["database_uri"])  # an unreachable database stops the run before the downloads
     summary = build(data_dir, ids_file, _download_settings(out_dir, values), repo_id=values["repo_id"],
@@ -242,6 +256,7 @@ def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: P
 def app_command(name: str, address: str, port: int) -> None:
     """Serve the FiftyOne App on the dataset and print its URL; Ctrl-C stops it."""
     from reelset.action100m.app import serve_app
+    from reelset.core.progress import Reporter
 
     serve_app(name, address=address, port=port, on_ready=Reporter().line)
 
@@ -257,6 +272,7 @@ def show_command(video_id: str, data_dir: Path, out: Path, clip_seconds: float |
     """Draw one video's Tree-of-Captions as a timeline (levels as rows, segments as bars, brief actions as text),
     from the parquet alone. VIDEO_ID may start with '-': put `--` before it."""
     from reelset.action100m.timeline import show_video
+    from reelset.core.progress import Reporter
 
     path = show_video(data_dir, video_id, out, clip_seconds=clip_seconds)
     Reporter().line(f"wrote {path}")

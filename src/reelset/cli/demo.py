@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from reelset.core.progress import Reporter
-
 
 @click.command("demo")
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-output"),
@@ -23,6 +21,7 @@ def command(ctx: click.Context, workdir: Path, videos: int, seed: int) -> None:
     a local video server on 127.0.0.1, then runs `action100m ids` and `action100m download` against them with the
     real huggingface_hub, yt-dlp and ffmpeg. Rerunning reuses what is already there.
     """
+    from reelset.core.progress import Reporter
     from reelset.demo import run_demo
 
     ctx.exit(run_demo(workdir, videos=videos, seed=seed, reporter=Reporter()))

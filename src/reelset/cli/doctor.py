@@ -6,9 +6,6 @@ from pathlib import Path
 
 import click
 
-from reelset.core.progress import Reporter
-from reelset.doctor import run_checks
-
 
 @click.command("doctor")
 @click.option("--path", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("."),
@@ -22,9 +19,13 @@ def command(ctx: click.Context, path: Path, model_dir: Path | None) -> None:
     the optional TensorFlow extra, the inception-yt8m model files against their recorded checksums), what taste
     needs (ImageNet names, WordNet 3.0), the optional Dask extra (--scheduler), free disk. Prints each as
     ok/missing with how to fix it; exits 1 if a required one is missing."""
+    from reelset.core.progress import Reporter
+    from reelset.doctor import iter_checks
+
     reporter = Reporter()
-    checks = run_checks(path, model_dir)
-    for check in checks:
+    checks = []
+    for check in iter_checks(path, model_dir):  # each line as soon as its check is done
+        checks.append(check)
         state = "ok" if check.ok else ("MISSING" if check.required else "warning")
         fix = f"  -> fix: {check.fix}" if check.fix else ""
         reporter.line(f"{state:8} {check.name}: {check.detail}{fix}")

@@ -7,11 +7,8 @@ from pathlib import Path
 import click
 
 from reelset.cli.options import database_uri_option, scheduler_option
-from reelset.core.fiftyone_db import use_database
-from reelset.core.progress import Reporter
-from reelset.features.backbones import DEVICE_CHOICES
-from reelset.taste.dataset import DEFAULT_DATASET
-from reelset.taste.run import DEFAULT_TOP_K, run_taste, summary_lines
+from reelset.features.constants import DEVICE_CHOICES
+from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 
 
 @click.command("taste")
@@ -57,6 +54,10 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
     same absolute paths); this process tags them and writes every output. Exits 0 when at least one video was
     tagged.
     """
+    from reelset.core.fiftyone_db import use_database
+    from reelset.core.progress import Reporter
+    from reelset.taste.run import run_taste, summary_lines
+
     if not no_dataset:
         use_database(database_uri)
     reporter = Reporter()

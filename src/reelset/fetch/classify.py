@@ -4,7 +4,7 @@
 |---------------|-----------------------------------------------------|--------------------|---------------------------|
 | ok            | a verified ``<id>.mp4`` is in place                  | -                  | no                        |
 | unavailable   | gone for good: removed, private, 404/410, geo, ...  | no                 | only with --retry-failed  |
-| blocked       | bot check, sign-in (age check), HTTP 403, PO token   | no                 | yes                       |
+| blocked       | bot check, captcha, sign-in, HTTP 403, PO token      | no                 | yes                       |
 | rate_limited  | HTTP 429, "try again later"                          | yes, long back-off | yes                       |
 | env_error     | our side: no JS runtime, no ffmpeg, no usable format | no                 | yes                       |
 | failed        | transient: network, timeouts, 5xx, bad output        | yes, back-off      | yes                       |
@@ -53,6 +53,12 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
+        # yt-dlp appends the captcha to YouTube's own reason ("Video unavailable. YouTube is requiring a captcha
+        # challenge before playback", yt_dlp/extractor/youtube/_video.py): the session is blocked, not the video gone.
+        BLOCKED,
+        re.compile(r"requiring a captcha|captcha challenge", re.I),
+    ),
+    (
         # What YouTube says about the video itself wins over the sign-in hint yt-dlp appends to many messages.
         UNAVAILABLE,
         re.compile(
@@ -87,3 +93,13 @@ def classify_error(message: str) -> str:
         if pattern.search(message or ""):
             return status
     return FAILED
+
+
+SESSION_LIMIT = re.compile(r"rate-limited by youtube for up to an hour", re.I)
+
+
+def is_session_limit(message: str) -> bool:
+    """Whether YouTube says the whole session is rate-limited for up to an hour (then every start waits that long:
+    retrying sooner only prolongs it)."""
+    return SESSION_LIMIT.search(message or "") is not None
+

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,20 +39,23 @@ from reelset.core.ffmpeg import MediaError, executable
 from reelset.core.locks import exclusive_lock
 from reelset.core.progress import Reporter
 from reelset.core.status import StatusStore, utc_now
-from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
+from reelset.core.video_ids import id_from_url, is_youtube_id, show_id, why_invalid
 from reelset.fetch import politeness
 from reelset.fetch.classify import (
     ENV_ERROR,
     INVALID,
     OK,
     PERMANENT,
+    RATE_LIMITED,
     RETRY_IN_RUN,
     STATUSES,
+    is_session_limit,
 )
 from reelset.fetch.attempt import AttemptTask, attempt_task
 from reelset.fetch.clip import LOGS_DIR, PARTIAL_DIR, ClipSettings, Outcome, Redactor, VideoLog, clip_path
+from reelset.fetch.constants import DEFAULT_URL_TEMPLATE
 from reelset.fetch.normalise import verify_clip
-from reelset.fetch.ytdlp import DEFAULT_URL_TEMPLATE, YtdlpSession
+from reelset.fetch.ytdlp import YtdlpSession
 from reelset.scale import Executor, executor_for
 
 STATUS_FILE = "status.jsonl"
@@ -85,6 +88,7 @@ class DownloadSettings:
     retry_cap: float = politeness.DEFAULT_RETRY_CAP
     breaker_threshold: int = politeness.DEFAULT_BREAKER_THRESHOLD
     breaker_pause: float = politeness.DEFAULT_BREAKER_PAUSE
+    session_limit_pause: float = politeness.DEFAULT_SESSION_LIMIT_PAUSE
     socket_timeout: float = 30.0
     attempt_timeout: float = 1800.0
     yt_dlp_args: str | None = None
@@ -134,19 +138,43 @@ class DownloadSummary:
         return round(self.ok_bytes / ok * len(self.missing)) if ok else None
 
 
-def read_ids(path: Path) -> Iterator[str]:
-    """Ids from a file, one per line (blank lines and ``#`` comments skipped); an id is *not* validated here."""
+def read_ids(path: Path) -> list[str]:
+    """The ids of an ids file, one per line: an 11-character id or a YouTube video URL (``watch?v=``, ``youtu.be/``,
+    ``shorts/``, ``embed/``, ``live/``, as yt-dlp reads them), recorded as its id; blank lines and ``#`` comments
+    are skipped. Lines that are not ids are kept (the download records them as ``invalid``).
+
+    Raises:
+        ReelsetError: the file is missing, a folder, unreadable, binary or not UTF-8, or holds no valid id at all
+            (the message says why its lines were rejected). Nothing has been written then.
+    """
+    path = Path(path)
     try:
-        handle = open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError as exc:
-        raise ReelsetError(f"{path}: ids file not found (run `reelset action100m ids` first)") from exc
-    except IsADirectoryError as exc:
-        raise ReelsetError(f"{path}: is a folder, expected an ids file") from exc
-    with handle:
-        for line in handle:
-            text = line.strip("\r\n").strip()
-            if text and not text.startswith("#"):
-                yield text
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ReelsetError(f"{path}: ids file not found (run `reelset action100m ids` first)") from None
+    except IsADirectoryError:
+        raise ReelsetError(f"{path}: is a folder, expected an ids file") from None
+    except OSError as error:
+        raise ReelsetError(f"{path}: cannot read the ids file ({one_line(error, strerror=True)})") from None
+    if b"\0" in data[:8192]:
+        raise ReelsetError(f"{path}: a binary file, expected an ids file (one YouTube id or video URL per line)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ReelsetError(f"{path}: not UTF-8 text (byte {error.start}); expected one YouTube id or video URL "
+                           "per line") from None
+    ids = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            ids.append(id_from_url(line) or line)
+    if not ids:
+        raise ReelsetError(f"{path}: no ids (the file is empty or holds only comments); run `reelset action100m ids`"
+                           " or list one YouTube id or video URL per line")
+    if not any(is_youtube_id(video_id) for video_id in ids):
+        raise ReelsetError(f"{path}: no valid YouTube id in its {len(ids)} line(s); the first: {show_id(ids[0])}: "
+                           f"{why_invalid(ids[0])} (an id is 11 characters of A-Z a-z 0-9 _ -, or a video URL)")
+    return ids
 
 
 def folder_lock(out_dir: Path):
@@ -196,7 +224,12 @@ class _Run:
         self.stop.set()
 
     def after_attempt(self, outcome: Outcome) -> None:
-        """Feed the circuit breaker and the environment check with every attempt's result."""
+        """Feed the circuit breaker and the environment check with every attempt's result; a session that YouTube
+        rate-limits for up to an hour holds every start for ``session_limit_pause`` (an hour by default)."""
+        if outcome.status == RATE_LIMITED and is_session_limit(outcome.message):
+            self.pacer.hold_for(self.settings.session_limit_pause)
+            self.reporter.warn(f"YouTube rate-limits this session for up to an hour ({outcome.video_id}); no video "
+                               f"starts for {self.settings.session_limit_pause:g} s")
         action = self.breaker.record(outcome.status)
         if action == politeness.CircuitBreaker.PAUSE:
             self.reporter.warn(

@@ -32,7 +32,6 @@ from yt_dlp.utils import DownloadCancelled, DownloadError
 
 from reelset.core.errors import ReelsetError, one_line
 
-DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={id}"
 MIN_DENO = (2, 3)
 MIN_NODE = (22, 0)
 

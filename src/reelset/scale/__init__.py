@@ -17,18 +17,25 @@ progress callback, an already loaded model), the state every task shares (a sche
 (:meth:`Executor.where`).
 
 :func:`executor_for` turns what a user gives (None, a scheduler address, a ``distributed.Client`` or an Executor) into
-an executor. Dask is imported only by :mod:`reelset.scale.cluster`, and only when a scheduler is given.
+an executor. Dask is imported only by :mod:`reelset.scale.cluster`, and only when a scheduler is given. The executors
+are imported on first use, so that the command line's ``--scheduler`` option (:data:`SCHEDULER_ENV`) costs nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reelset.scale.executor import SCHEDULER_ENV, Executor, LocalExecutor, StopFlag
+from reelset.core.lazy import lazy_exports
+from reelset.scale.constants import SCHEDULER_ENV
 
-__all__ = ["SCHEDULER_ENV", "Executor", "LocalExecutor", "StopFlag", "executor_for"]
+if TYPE_CHECKING:
+    from reelset.scale.executor import Executor
+
+_EXPORTS = {"Executor": ".executor", "LocalExecutor": ".executor", "StopFlag": ".executor"}
+__all__ = ["SCHEDULER_ENV", *_EXPORTS, "executor_for"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 @contextlib.contextmanager
@@ -46,6 +53,8 @@ def executor_for(where: Any = None, *, workers: int = 1) -> Iterator[Executor]:
         ReelsetError: Dask is not installed, or the scheduler cannot be reached (before the block runs: a step that
             cannot reach its cluster writes nothing).
     """
+    from reelset.scale.executor import Executor, LocalExecutor
+
     if isinstance(where, Executor):
         yield where
         return

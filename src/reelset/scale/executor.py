@@ -18,7 +18,6 @@ T = TypeVar("T")
 U = TypeVar("U")
 O = TypeVar("O")
 
-SCHEDULER_ENV = "REELSET_SCHEDULER"
 PER_WORKER = 4  # tasks in flight per worker by default: enough to keep every worker busy, few enough for flat memory
 
 OnError = Callable[[T, Exception], U]

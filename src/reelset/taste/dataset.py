@@ -28,7 +28,6 @@ from reelset.core.errors import ReelsetError
 from reelset.taste.predict import Label
 from reelset.taste.results import TastedVideo
 
-DEFAULT_DATASET = "reelset-taste"
 VIDEO_FIELD = "video_tags"
 FRAME_FIELD = "tags"
 

@@ -54,13 +54,13 @@ from reelset.core.ffmpeg import MediaError, probe, run_ffmpeg
 from reelset.core.progress import Reporter
 from reelset.features.extraction import ExtractSettings, VideoInput, VideoResult, iter_video_features
 from reelset.scale import Executor, executor_for
-from reelset.taste.dataset import DEFAULT_DATASET, FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
+from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
+from reelset.taste.dataset import FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
 from reelset.taste.predict import FrameTopLabels, Tagger, load_tagger, top_labels
 from reelset.taste.report import ReportInput, write_report
 from reelset.taste.results import UNKNOWN_GROUP, SkippedFile, TastedVideo
 from reelset.taste.scan import TakenAt, scan_videos, taken_at
 
-DEFAULT_TOP_K = 5
 THUMBNAIL_WIDTH = 320
 _THUMBNAIL_NAME = re.compile(r"^.+-[0-9a-f]{12}\.jpg$")
 

@@ -66,9 +66,8 @@ from reelset.core.locks import exclusive_lock
 from reelset.core.http import ChecksumError, HttpError, content_length, download_file, fetch_bytes, part_path
 from reelset.core.progress import Reporter
 from reelset.scale import Executor, executor_for
+from reelset.yt8m.constants import DATA_BASE_URL, PLAN_BASE_URL
 
-PLAN_BASE_URL = "http://data.yt8m.org"
-DATA_BASE_URL = "http://{mirror}.data.yt8m.org"
 MIRRORS = ("us", "eu", "asia")
 LEVELS = ("video_level", "frame_level", "video", "frame")
 SPLITS = ("train", "validate", "test")

@@ -27,9 +27,9 @@ import pyarrow.parquet as pq
 from reelset.core.atomic import atomic_output, atomic_write_bytes
 from reelset.core.errors import ReelsetError, one_line
 from reelset.scale import Executor, executor_for
+from reelset.yt8m.constants import FORMATS
 from reelset.yt8m.records import read_records
 
-FORMATS = ("parquet", "npz")
 BATCH_RECORDS = 64
 Record = dict[str, Any]
 

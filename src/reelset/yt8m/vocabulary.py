@@ -27,8 +27,8 @@ from reelset.core.atomic import fsync_dir
 from reelset.core.cache import default_cache_dir
 from reelset.core.errors import ReelsetError
 from reelset.core.http import download_file, part_path
+from reelset.yt8m.constants import OFFICIAL_URL
 
-OFFICIAL_URL = "https://research.google.com/youtube8m/csv/2/vocabulary.csv"
 V2_HEADER = ("Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl", "Vertical1", "Vertical2", "Vertical3",
              "WikiDescription")
 V1_HEADER = ("label_id", "label_name")

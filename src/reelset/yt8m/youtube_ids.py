@@ -36,11 +36,9 @@ from reelset.core.errors import ReelsetError
 from reelset.core.http import USER_AGENT, HttpError, fetch_bytes
 from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
 from reelset.core.cache import default_cache_dir
+from reelset.yt8m.constants import DEFAULT_BASE_URL, DEFAULT_JOBS, MAX_JOBS
 from reelset.yt8m.vocabulary import CACHE_SUBDIR
 
-DEFAULT_BASE_URL = "http://data.yt8m.org"
-DEFAULT_JOBS = 4
-MAX_JOBS = 16
 CACHE_FILE = "youtube_ids.sqlite"
 GONE_STATUSES = frozenset({403, 404, 410})
 

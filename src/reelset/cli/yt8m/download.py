@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,38 +10,33 @@ import click
 
 from reelset.cli.yt8m import group
 from reelset.cli.options import scheduler_option
-from reelset.core.progress import Reporter
-from reelset.yt8m.download import (
-    DATA_BASE_URL,
-    PLAN_BASE_URL,
-    ConfigError,
-    Partition,
-    Shard,
-    config_from_environment,
-    download_partition,
-    parse_mirror,
-)
+from reelset.yt8m.constants import DATA_BASE_URL, PLAN_BASE_URL
 
 
-def _checked(parse: Callable) -> Callable:
-    """A click callback: a flag's value parsed by the library, its error a usage error (exit 2)."""
+def _checked(parser: str) -> Callable:
+    """A click callback: a flag's value parsed by the library's ``parser`` (a name in :mod:`reelset.yt8m.download`,
+    imported when a value is given), its error a usage error (exit 2)."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        from reelset.yt8m import download
+
         try:
-            return None if value is None else parse(value)
-        except ConfigError as exc:
+            return operator.attrgetter(parser)(download)(value)
+        except download.ConfigError as exc:
             raise click.BadParameter(str(exc)) from exc
 
     return callback
 
 
 @group.command("download")
-@click.option("--partition", callback=_checked(Partition.parse), metavar="VERSION/LEVEL/SPLIT",
+@click.option("--partition", callback=_checked("Partition.parse"), metavar="VERSION/LEVEL/SPLIT",
               help="e.g. 2/frame/train; level video_level, frame_level, video or frame; split train, validate or "
                    "test [env: partition]")
-@click.option("--mirror", callback=_checked(parse_mirror), metavar="us|eu|asia",
+@click.option("--mirror", callback=_checked("parse_mirror"), metavar="us|eu|asia",
               help="Data host {mirror}.data.yt8m.org [env: mirror]")
-@click.option("--shard", callback=_checked(Shard.parse), metavar="X,Y",
+@click.option("--shard", callback=_checked("Shard.parse"), metavar="X,Y",
               help="Download shard X of Y, 1 <= X <= Y (default 1,1: everything) [env: shard]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
               show_default=True, help="Folder of the files and of the plan <partition>_download_plan.json.")
@@ -95,6 +91,9 @@ def download_command(partition, mirror, shard, scheduler, **options) -> None:
     prints the lines above, as files finish; a worker that dies mid-file has its file taken up by another, which
     resumes from what it left. The files and the plan are the same as a local run's.
     """
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.download import config_from_environment, download_partition
+
     config = config_from_environment(partition=partition, mirror=mirror, shard=shard, **options)
     download_partition(config, Reporter(), executor=scheduler or None).check()
 

@@ -9,10 +9,7 @@ import click
 from reelset.cli.yt8m import group
 from reelset.cli.options import scheduler_option
 from reelset.core.errors import ReelsetError
-from reelset.core.progress import Reporter
-from reelset.features.backbones import BACKBONES, DEFAULT_BACKBONE, DEVICE_CHOICES
-from reelset.features.backbones.model_files import default_model_dir
-from reelset.features.extraction import ExtractSettings, extract, read_inputs
+from reelset.features.constants import BACKBONES, DEFAULT_BACKBONE, DEVICE_CHOICES, default_model_dir
 
 
 def _both(name: str, **kwargs):
@@ -70,6 +67,9 @@ def extract_command(ctx: click.Context, input_videos_csv: Path, output_tfrecords
     exits 1 when a video failed. Reruns reuse the feature cache. With --scheduler, each video is decoded and
     embedded on a Dask worker and this process writes the records (the same file as a local run).
     """
+    from reelset.core.progress import Reporter
+    from reelset.features.extraction import ExtractSettings, extract, read_inputs
+
     reporter = Reporter()
     inputs, bad_lines = read_inputs(input_videos_csv)
     for line in bad_lines:

@@ -11,10 +11,7 @@ import click
 from reelset.cli.yt8m import group
 from reelset.cli.yt8m.vocab import vocabulary_option
 from reelset.cli.options import scheduler_option
-from reelset.core.progress import Reporter
-from reelset.yt8m.export import FORMATS, export_per_file, export_records
-from reelset.yt8m.inspect import feature_shapes, inspect_records, inspection_lines
-from reelset.yt8m.vocabulary import resolve_vocabulary
+from reelset.yt8m.constants import FORMATS
 
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True,
                                                                           dir_okay=False))
@@ -39,6 +36,10 @@ def inspect_command(files, vocabulary, top_k, as_json, skip_corrupt) -> None:
     """Count records, videos and frames of YouTube-8M TFRecord files, show their features and backbone, and the
     most frequent labels (with names and verticals when a vocabulary is available). Every record's CRCs are
     checked; the first bad record stops the run (exit 1) unless --skip-corrupt."""
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.inspect import feature_shapes, inspect_records, inspection_lines
+    from reelset.yt8m.vocabulary import resolve_vocabulary
+
     vocab = resolve_vocabulary(vocabulary)
     summary_out = sys.stderr if as_json else sys.stdout
     reporter = Reporter(out=summary_out)
@@ -77,6 +78,9 @@ def export_command(files, to, out, out_dir, dequantize, skip_corrupt, scheduler)
     """
     if (out is None) == (out_dir is None):
         raise click.UsageError("give exactly one of --out FILE and --out-dir FOLDER")
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.export import export_per_file, export_records
+
     reporter = Reporter()
     if out_dir is not None:
         summary = export_per_file(files, out_dir, to=to, dequantize=dequantize, skip_corrupt=skip_corrupt,

@@ -11,13 +11,8 @@ import click
 from reelset.cli.yt8m import group
 from reelset.cli.yt8m.vocab import vocabulary_option
 from reelset.core.errors import ReelsetError
-from reelset.core.progress import Reporter
-from reelset.features.backbones import DEVICE_CHOICES
-from reelset.yt8m.model import load_model
-from reelset.yt8m.training.evaluation import evaluate_model, predict_records
-from reelset.yt8m.training.loop import AUTO, TrainSettings, train
-from reelset.yt8m.training.networks import MODELS
-from reelset.yt8m.vocabulary import resolve_vocabulary
+from reelset.features.constants import DEVICE_CHOICES
+from reelset.yt8m.constants import AUTO, MODEL_NAMES
 
 FILES = click.argument("files", nargs=-1, required=True,
                        type=click.Path(path_type=Path, exists=True, dir_okay=False))
@@ -51,7 +46,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
               help="The model directory (created; a checkpoint there is resumed).")
 @click.option("--level", type=click.Choice(["video", "frame"]), default="video", show_default=True,
               help="video: one vector per video (mean_rgb, or the mean of the frames); frame: the frames.")
-@click.option("--model", type=click.Choice([AUTO, *MODELS]), default=AUTO, show_default=True,
+@click.option("--model", type=click.Choice([AUTO, *MODEL_NAMES]), default=AUTO, show_default=True,
               help="auto: the better on the validation videos of the level's baseline and strong model (video: "
                    "logistic, moe; frame: meanpool, nextvlad).")
 @click.option("--option", "option_values", multiple=True, metavar="NAME=VALUE",
@@ -99,6 +94,10 @@ def train_command(files, out, level, model, option_values, features, classes, ve
     interruption. The model directory records the feature space (backbone, features, widths), the classes and the
     vocabulary; `reelset yt8m evaluate` and `predict` use it.
     """
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.training.loop import TrainSettings, train
+    from reelset.yt8m.vocabulary import resolve_vocabulary
+
     _set_threads(threads)
     settings = TrainSettings(
         level=level, model=model, options=_options(option_values),
@@ -138,6 +137,10 @@ def train_command(files, out, level, model, option_values, features, classes, ve
 def evaluate_command(model_dir, files, as_json, device, threads) -> None:
     """GAP@20, mAP, Hit@1 and PERR of a trained model on records (the starter code's metrics), and a table per
     vertical when the model knows the verticals of its classes."""
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.model import load_model
+    from reelset.yt8m.training.evaluation import evaluate_model
+
     _set_threads(threads)
     model = load_model(model_dir, device=device)
     reporter = Reporter()
@@ -163,6 +166,9 @@ def evaluate_command(model_dir, files, as_json, device, threads) -> None:
 def predict_command(model_dir, files, top_k, as_json, device, threads) -> None:
     """The top classes of every video of the records, with names and probabilities, one line per video
     ("<id>: <name> <score>, ..."), in file order."""
+    from reelset.yt8m.model import load_model
+    from reelset.yt8m.training.evaluation import predict_records
+
     _set_threads(threads)
     model = load_model(model_dir, device=device)
     for prediction in predict_records(model, files, top_k=top_k):

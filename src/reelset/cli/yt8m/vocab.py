@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from reelset.cli.yt8m import group
-from reelset.core.progress import Reporter
-from reelset.yt8m.vocabulary import OFFICIAL_URL, fetch_vocabulary
+from reelset.yt8m.constants import OFFICIAL_URL
 
 CACHE_DIR_OPTION = click.option(
     "--cache-dir", envvar="REELSET_CACHE_DIR", show_envvar=True, type=click.Path(path_type=Path, file_okay=False),
@@ -31,6 +30,9 @@ def vocab_command(url: str, cache_dir: Path | None, refresh: bool) -> None:
     The file is checked (header, indices 0..N-1 without gaps, not the 2017 label_names.csv) before it takes its
     cache name <cache>/yt8m/vocabulary.csv; later runs reuse it. Prints its path, size, classes and verticals.
     """
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.vocabulary import fetch_vocabulary
+
     reporter = Reporter()
     with reporter.live():
         bar = reporter.task("vocabulary.csv", total=None)

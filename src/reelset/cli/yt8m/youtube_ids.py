@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reelset.cli.yt8m import group
 from reelset.cli.yt8m.vocab import CACHE_DIR_OPTION
-from reelset.core.atomic import atomic_write_text
 from reelset.core.errors import ReelsetError
-from reelset.core.progress import Reporter
 from reelset.core.video_ids import show_id
-from reelset.yt8m.youtube_ids import (
-    DEFAULT_BASE_URL,
-    DEFAULT_JOBS,
-    FAILED,
-    INVALID,
-    MAX_JOBS,
-    OK,
-    IdResult,
-    resolve_youtube_ids,
-    summary_line,
-)
+from reelset.yt8m.constants import DEFAULT_BASE_URL, DEFAULT_JOBS, MAX_JOBS
+
+if TYPE_CHECKING:
+    from reelset.yt8m.youtube_ids import IdResult
 
 
 def _read_ids_file(path: Path) -> list[str]:
@@ -58,6 +50,10 @@ def youtube_ids_command(ids, ids_file, base_url, out, cache_dir, no_cache, retry
     wanted = list(ids) + (_read_ids_file(ids_file) if ids_file else [])
     if not wanted:
         raise click.UsageError("give ids as arguments or with --ids-file")
+    from reelset.core.atomic import atomic_write_text
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.youtube_ids import FAILED, INVALID, OK, resolve_youtube_ids, summary_line
+
     reporter = Reporter()
     with reporter.live():
         bar = reporter.task("youtube ids", total=len(dict.fromkeys(wanted)))

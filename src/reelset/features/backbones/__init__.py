@@ -44,11 +44,8 @@ import numpy as np
 from reelset.core.errors import ReelsetError
 from reelset.features.backbones.checks import check_frames
 from reelset.features.backbones.device import DEVICE_CHOICES, DeviceError, resolve_device
+from reelset.features.constants import BACKBONES, DEFAULT_BACKBONE, EFFICIENTNET_LITE0, INCEPTION_YT8M
 
-EFFICIENTNET_LITE0 = "efficientnet-lite0"
-INCEPTION_YT8M = "inception-yt8m"
-BACKBONES = (EFFICIENTNET_LITE0, INCEPTION_YT8M)
-DEFAULT_BACKBONE = EFFICIENTNET_LITE0
 RECORD_KEY = "backbone"  # the context key of the records
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "DEVICE_CHOICES", "Backbone", "DeviceError", "backbone_of_record",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from reelset.core.errors import ReelsetError
+from reelset.features.constants import DEVICE_CHOICES
 
-DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 _PATTERN = re.compile(r"auto|cpu|cuda(?::(\d+))?")
 
 

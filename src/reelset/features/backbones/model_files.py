@@ -41,6 +41,7 @@ from reelset.core.digest import file_digest
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.http import ChecksumError, download_file
 from reelset.core.locks import exclusive_lock
+from reelset.features.constants import default_model_dir
 
 CHECKSUMS_FILE = "reelset-checksums.json"
 LOCK_FILE = ".reelset-model-dir.lock"
@@ -102,11 +103,6 @@ class FileCheck:
     @property
     def ok(self) -> bool:
         return self.state == "ok"
-
-
-def default_model_dir() -> Path:
-    """``$HOME/yt8m``, where the original extractor keeps the same files."""
-    return Path.home() / "yt8m"
 
 
 def parse_sha256_pins(value: str | Mapping[str, str] | None, names: tuple[str, ...]) -> dict[str, str]:

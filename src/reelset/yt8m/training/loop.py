@@ -46,6 +46,7 @@ from reelset.core.errors import ReelsetError, one_line
 from reelset.core.locks import exclusive_lock
 from reelset.features.backbones.device import resolve_device, torch_gpu_count
 from reelset.yt8m import metrics
+from reelset.yt8m.constants import AUTO
 from reelset.yt8m.model import CHECKPOINT_FILE, FORMAT, FORMAT_VERSION, MODEL_FILE, WEIGHTS_FILE
 from reelset.yt8m.training.data import (
     DEFAULT_MAX_FRAMES,
@@ -67,7 +68,6 @@ from reelset.yt8m.training.networks import (
 )
 from reelset.yt8m.vocabulary import Vocabulary
 
-AUTO = "auto"
 AUTO_CANDIDATES = {"video": ("logistic", "moe"), "frame": ("meanpool", "nextvlad")}
 RESUME_MODES = ("auto", "require", "restart")
 LOCK_FILE = ".train.lock"

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reelset.core.errors import ReelsetError
+from reelset.yt8m.constants import MODEL_NAMES
 
 LEVELS = ("video", "frame")
 
@@ -261,6 +262,9 @@ MODELS: dict[str, Architecture] = {
         batch_size=64, learning_rate=1e-3),
 }
 DEFAULT_MODELS = {"video": "moe", "frame": "nextvlad"}
+if tuple(MODELS) != MODEL_NAMES:  # the command line offers MODEL_NAMES without importing torch
+    raise RuntimeError(f"reelset.yt8m.constants.MODEL_NAMES {MODEL_NAMES} must list MODELS' keys {tuple(MODELS)} "
+                       "in their order")
 
 
 def architecture(name: str | None, level: str) -> Architecture:

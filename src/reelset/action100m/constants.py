@@ -1,0 +1,11 @@
+"""Action100M's defaults, in a module that imports nothing heavy: the command line's option definitions use them, so
+``reelset --help`` needs neither ``huggingface_hub`` nor ``pyarrow`` (:mod:`.hub` and :mod:`.ids` import them from
+here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_REPO = "facebook/action100m-preview"
+DEFAULT_DATA_DIR = Path("action100m-preview")
+DEFAULT_IDS_FILE = Path("video_ids.txt")
