@@ -8,11 +8,17 @@ import sys
 import click
 
 from reelset import __version__
-from reelset.core.errors import ReelsetError
+from reelset.core.errors import ReelsetError, os_error_line
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 class ReelsetGroup(click.Group):
-    """Turns a :class:`ReelsetError` into ``error: <one line>`` on stderr and its exit code, without a traceback."""
+    """Ends every command with one line and its exit code, never a traceback: a :class:`ReelsetError` as
+    ``error: <message>``; an operating system's refusal that no step caught (a full disk, a read-only folder, a path
+    under a file) as ``error: <path>: <what> (<hint>)``, exit 1; Ctrl-C as ``interrupted: ...``, exit 130 (what
+    finished is kept: every step writes atomically and resumes)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -20,6 +26,12 @@ class ReelsetGroup(click.Group):
         except ReelsetError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            click.echo(f"error: {os_error_line(exc)}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: what finished is kept; rerun the same command to resume", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=ReelsetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,7 +41,8 @@ def cli() -> None:
 
     \b
     Action100M:   reelset action100m ids | download | fiftyone | build | app | show
-    YouTube-8M:   reelset yt8m download | vocab | inspect | export | extract | train | evaluate | predict
+    YouTube-8M:   reelset yt8m download | vocab | youtube-ids | inspect | export | extract | train | evaluate |
+                  predict
     Your videos:  reelset taste PATH...   (what you love to film)
     Checks:       reelset doctor
     Try it:       reelset demo   (offline, on generated sample data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class ReelsetError(Exception):
     """A failure the user can act on: the message names the thing and what is wrong, on one line.
@@ -41,3 +43,27 @@ def one_line(error: BaseException, *, limit: int | None = None, strerror: bool =
     if typed:
         return f"{name}: {text}" if text else name
     return text or name
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space, or write elsewhere",
+    errno.EDQUOT: "free some space, or write elsewhere",
+    errno.EROFS: "write to a folder on a writable file system",
+    errno.EACCES: "check the permissions, or write elsewhere",
+    errno.EPERM: "check the permissions, or write elsewhere",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "something that is not a folder is in the way",
+    errno.EISDIR: "give a file, not a folder",
+}
+
+
+def os_error_line(error: OSError) -> str:
+    """An operating system's refusal as ``<path>: <what is wrong> (<hint>)``: the one line the command line prints
+    for an ``OSError`` that no step turned into a :class:`ReelsetError` (a full disk, a read-only folder, a path
+    under a file)."""
+    paths = [str(path) for path in (error.filename, error.filename2) if path is not None]
+    what = error.strerror or one_line(error)
+    hint = _OS_HINTS.get(error.errno)
+    text = f"{' -> '.join(paths)}: {what}" if paths else what
+    return f"{text} ({hint})" if hint else text
+

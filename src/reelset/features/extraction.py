@@ -21,6 +21,7 @@ The original TF1 ``extract_tfrecords_main.py``, with its flags and its output, w
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -66,26 +67,37 @@ class ExtractSummary:
 
 
 def read_video_csv(path: Path) -> tuple[list[VideoInput], list[str]]:
-    """The videos of an extractor CSV, and the bad lines (``"<csv>:<line>: <reason>"``)."""
+    """The videos of an extractor CSV, and the bad lines (``"<csv>:<line>: <reason>"``).
+
+    Raises:
+        ReelsetError: the file is binary or not UTF-8 text (named, before anything is written).
+    """
     videos, bad = [], []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            video, separator, labels_text = line.rpartition(",")
-            if not separator or not video.strip():
-                bad.append(f"{path}:{number}: expected <video_file>,<labels joined by ;>, got {line[:80]!r}")
-                continue
-            try:
-                labels = tuple(sorted({int(label) for label in labels_text.split(";") if label.strip()}))
-            except ValueError:
-                bad.append(f"{path}:{number}: labels must be integers joined by ';', got {labels_text[:40]!r}")
-                continue
-            if any(label < 0 for label in labels):
-                bad.append(f"{path}:{number}: negative label in {labels_text[:40]!r}")
-                continue
-            videos.append(VideoInput(video, labels))
+    data = Path(path).read_bytes()
+    if b"\0" in data[:8192]:
+        raise ReelsetError(f"{path}: a binary file, expected a videos CSV (<video_file>,<labels joined by ;> lines)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ReelsetError(f"{path}: not UTF-8 text (byte {error.start}); expected <video_file>,<labels joined by ;> "
+                           "lines") from None
+    for number, raw in enumerate(io.StringIO(text, newline=""), 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        video, separator, labels_text = line.rpartition(",")
+        if not separator or not video.strip():
+            bad.append(f"{path}:{number}: expected <video_file>,<labels joined by ;>, got {line[:80]!r}")
+            continue
+        try:
+            labels = tuple(sorted({int(label) for label in labels_text.split(";") if label.strip()}))
+        except ValueError:
+            bad.append(f"{path}:{number}: labels must be integers joined by ';', got {labels_text[:40]!r}")
+            continue
+        if any(label < 0 for label in labels):
+            bad.append(f"{path}:{number}: negative label in {labels_text[:40]!r}")
+            continue
+        videos.append(VideoInput(video, labels))
     return videos, bad
 
 
