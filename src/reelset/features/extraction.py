@@ -32,6 +32,7 @@ import numpy as np
 from reelset.core.atomic import atomic_outputs
 from reelset.core.cache import default_cache_dir
 from reelset.core.errors import ReelsetError, one_line
+from reelset.core.textfile import read_text
 from reelset.features.backbones import Backbone
 from reelset.features.video import (
     ExtractSettings,
@@ -73,14 +74,7 @@ def read_video_csv(path: Path) -> tuple[list[VideoInput], list[str]]:
         ReelsetError: the file is binary or not UTF-8 text (named, before anything is written).
     """
     videos, bad = [], []
-    data = Path(path).read_bytes()
-    if b"\0" in data[:8192]:
-        raise ReelsetError(f"{path}: a binary file, expected a videos CSV (<video_file>,<labels joined by ;> lines)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ReelsetError(f"{path}: not UTF-8 text (byte {error.start}); expected <video_file>,<labels joined by ;> "
-                           "lines") from None
+    text = read_text(path, expected="a videos CSV (<video_file>,<labels joined by ;> lines)")
     for number, raw in enumerate(io.StringIO(text, newline=""), 1):
         line = raw.rstrip("\r\n")
         if not line.strip() or line.lstrip().startswith("#"):

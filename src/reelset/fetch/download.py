@@ -39,6 +39,7 @@ from reelset.core.ffmpeg import MediaError, executable
 from reelset.core.locks import exclusive_lock
 from reelset.core.progress import Reporter
 from reelset.core.status import StatusStore, utc_now
+from reelset.core.textfile import read_text
 from reelset.core.video_ids import id_from_url, is_youtube_id, show_id, why_invalid
 from reelset.fetch import politeness
 from reelset.fetch.classify import (
@@ -147,22 +148,8 @@ def read_ids(path: Path) -> list[str]:
         ReelsetError: the file is missing, a folder, unreadable, binary or not UTF-8, or holds no valid id at all
             (the message says why its lines were rejected). Nothing has been written then.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ReelsetError(f"{path}: ids file not found (run `reelset action100m ids` first)") from None
-    except IsADirectoryError:
-        raise ReelsetError(f"{path}: is a folder, expected an ids file") from None
-    except OSError as error:
-        raise ReelsetError(f"{path}: cannot read the ids file ({one_line(error, strerror=True)})") from None
-    if b"\0" in data[:8192]:
-        raise ReelsetError(f"{path}: a binary file, expected an ids file (one YouTube id or video URL per line)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ReelsetError(f"{path}: not UTF-8 text (byte {error.start}); expected one YouTube id or video URL "
-                           "per line") from None
+    text = read_text(path, expected="an ids file (one YouTube id or video URL per line)",
+                     missing="ids file not found (run `reelset action100m ids` first)")
     ids = []
     for line in text.splitlines():
         line = line.strip()
