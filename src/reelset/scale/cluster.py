@@ -116,8 +116,6 @@ class DaskExecutor(Executor):
         retries: times a task whose function raised is run again (a worker's death is handled by the scheduler).
     """
 
-    remote = True
-
     def __init__(self, client: distributed.Client, *, retries: int = DEFAULT_RETRIES):
         self.client = client
         self.retries = retries
