@@ -1,5 +1,6 @@
 """`reelset --help` starts fast: no help, no `--version`, imports the heavy libraries, and `yt8m inspect` only what it
-reads records with.
+reads records with; `--version` and the top-level help import nothing but reelset's root, `reelset.cli` and click,
+and the top-level help lists every command.
 
 Each check runs in a fresh interpreter (this test process has imported everything long ago) and looks at
 ``sys.modules`` there. The help of every group and command is shown in ONE interpreter, one after the other, with
@@ -8,21 +9,28 @@ Each check runs in a fresh interpreter (this test process has imported everythin
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
+from click.testing import CliRunner
 
+from reelset.cli import COMMANDS, cli
 from reelset.yt8m import write_records
 
 # Never imported to show help: the heavy libraries behind the commands, and those behind them.
 NOT_FOR_HELP = ("torch", "fiftyone", "tensorflow", "dask", "distributed", "yt_dlp", "pyarrow", "cv2", "av", "numpy",
                 "huggingface_hub", "requests", "matplotlib", "rich")
-# Never imported by `yt8m inspect` (it needs numpy, protobuf and crc32c, nothing of training, FiftyOne or downloads).
+# Never imported by `yt8m inspect` (it needs numpy, protobuf and crc32c, nothing of training, FiftyOne, downloads or
+# progress bars).
 NOT_FOR_INSPECT = ("torch", "fiftyone", "tensorflow", "dask", "distributed", "yt_dlp", "cv2", "av", "pyarrow",
-                   "huggingface_hub", "matplotlib")
+                   "huggingface_hub", "matplotlib", "requests", "rich")
+# All that `reelset --version` and `reelset --help` import of reelset (the root brings its lazy-export helper).
+REELSET_TO_START = {"reelset", "reelset.core", "reelset.core.lazy", "reelset.cli"}
 
 _LOADED = """
 def loaded(names):
@@ -56,12 +64,15 @@ import click
 from reelset.cli import cli
 
 def paths(group, prefix=()):
-    for name, command in sorted(group.commands.items()):
+    # Lazily, so that each command's module is loaded (get_command) just before its help is shown.
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         yield (*prefix, name)
         if isinstance(command, click.Group):
             yield from paths(command, (*prefix, name))
 
-for args in [["--version"], *([*path, "--help"] for path in paths(cli))]:
+for args in (["--version"], *([*path, "--help"] for path in paths(cli))):
     code = quietly(lambda: cli.main(args=args, prog_name="reelset", standalone_mode=False))
     assert code in (0, None), f"reelset {' '.join(args)} exited {code}"
     check("reelset " + " ".join(args))
@@ -69,18 +80,19 @@ for args in [["--version"], *([*path, "--help"] for path in paths(cli))]:
 print(json.dumps({"offenders": offenders, "shown": shown}))
 """
 
-_INSPECT = _LOADED + """
+# `python -m reelset ARGS...` as a user runs it; then the modules it imported, on stderr's last line.
+_REELSET = """
 import json, runpy, sys
 
-forbidden = json.loads(sys.argv[1])
-sys.argv = ["reelset", "yt8m", "inspect", sys.argv[2]]
+before = set(sys.modules)
+sys.argv = ["reelset", *json.loads(sys.argv[1])]
 try:
     runpy.run_module("reelset", run_name="__main__", alter_sys=True)
     code = 0
 except SystemExit as exc:
     code = exc.code or 0
 sys.stdout.flush()
-print(json.dumps({"code": code, "loaded": loaded(forbidden)}), file=sys.stderr)
+print(json.dumps({"code": code, "imported": sorted(set(sys.modules) - before)}), file=sys.stderr)
 """
 
 
@@ -105,14 +117,40 @@ def test_help_and_version_import_no_heavy_library():
                                               for command, module in result["offenders"])
 
 
+def _reelset(*args: str) -> tuple[subprocess.CompletedProcess, int, list[str]]:
+    done = _run(_REELSET, json.dumps(args))
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    return done, result["code"], result["imported"]
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",)])
+def test_version_and_top_help_import_only_reelset_cli_and_click(args):
+    done, code, imported = _reelset(*args)
+    assert code == 0, done.stdout + done.stderr[-3000:]
+    assert done.stdout.startswith("reelset, version " if args == ("--version",) else "Usage: reelset "), done.stdout
+    outside_stdlib = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
+    assert {name for name in outside_stdlib if name.split(".")[0] != "click"} <= REELSET_TO_START, \
+        sorted(outside_stdlib)
+
+
+def test_top_help_lists_every_command_with_its_short_help():
+    help_text = CliRunner().invoke(cli, ["--help"]).output
+    listed = help_text[help_text.index("Commands:"):]
+    for name, lazy in COMMANDS.items():
+        assert f"{name}  " in listed and lazy.short_help in " ".join(listed.split()), (name, listed)
+        # The table points at the command of that name (a stale entry would fail here, not for a user).
+        module, attribute = lazy.target.split(":")
+        assert getattr(importlib.import_module(module), attribute).name == name
+
+
 def test_inspect_imports_only_what_reading_records_needs(tmp_path):
     path = tmp_path / "video.tfrecord"
     rng = np.random.default_rng(0)
     write_records(path, [{"id": f"v{index:03d}", "labels": np.array([index % 3, 7]),
                           "mean_rgb": rng.random(1024, dtype=np.float32),
                           "mean_audio": rng.random(128, dtype=np.float32)} for index in range(4)])
-    done = _run(_INSPECT, json.dumps(NOT_FOR_INSPECT), str(path))
-    result = json.loads(done.stderr.strip().splitlines()[-1])
-    assert result["code"] == 0, done.stdout + done.stderr[-3000:]
+    done, code, imported = _reelset("yt8m", "inspect", str(path))
+    assert code == 0, done.stdout + done.stderr[-3000:]
     assert "4 records, 4 videos" in done.stdout, done.stdout
-    assert not result["loaded"], f"reelset yt8m inspect imports {', '.join(result['loaded'])}"
+    loaded = sorted({name.split(".")[0] for name in imported} & set(NOT_FOR_INSPECT))
+    assert not loaded, f"reelset yt8m inspect imports {', '.join(loaded)}"

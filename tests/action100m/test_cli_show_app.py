@@ -39,6 +39,45 @@ def test_show_unknown_id_is_one_line_error(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_show_an_id_starting_with_a_dash_without_dashes_says_where_it_goes(tmp_path):
+    rows = make_sample_rows(3, seed=0)
+    write_sample_repo(tmp_path / "data", rows)
+    video_id = rows[0]["video_uid"]
+    out = tmp_path / "tree.png"
+    result = CliRunner().invoke(cli, ["action100m", "show", "--data-dir", str(tmp_path / "data"), video_id,
+                                      "--out", str(out)], prog_name="reelset")
+    assert result.exit_code == 2, result.output
+    error = result.stderr.strip().splitlines()[-1]  # click's usage error, however the command line prefixes it
+    assert f"No such option '{video_id[:2]}'" in error, error
+    assert error.endswith(f"A VIDEO_ID that starts with '-' goes after '--': reelset action100m show --data-dir "
+                          f"{tmp_path / 'data'} --out {out} -- {video_id}"), error
+    assert "Traceback" not in result.output and not out.exists()
+    # The command it suggests works.
+    suggested = error.split("': reelset ", 1)[1].split()
+    result = CliRunner().invoke(cli, suggested, prog_name="reelset")
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+
+
+def test_show_a_mistyped_option_gets_no_id_hint(tmp_path):
+    result = CliRunner().invoke(cli, ["action100m", "show", "--dat-dir", "x", "--out", str(tmp_path / "x.png"),
+                                      "dQw4w9WgXcQ"])
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr and "VIDEO_ID" not in result.stderr.splitlines()[-1]
+
+
+def test_show_without_parquet_says_to_run_ids_first(tmp_path):
+    out = tmp_path / "x.png"
+    for data_dir in (tmp_path / "missing", tmp_path):  # no folder; a folder without data/*.parquet
+        result = CliRunner().invoke(cli, ["action100m", "show", "--data-dir", str(data_dir), "--out", str(out),
+                                          "dQw4w9WgXcQ"])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.splitlines() == [
+            f"error: {data_dir}: no data/*.parquet shards (run `reelset action100m ids` first, or give the "
+            "--data-dir it used)"]
+        assert not out.exists()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

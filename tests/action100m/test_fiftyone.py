@@ -250,6 +250,30 @@ def test_missing_videos_folder_is_one_line_error(corpus, tmp_path):
     assert result.exit_code == 1 and result.output.startswith("error: ") and result.output.count("\n") == 1
 
 
+def test_a_run_that_cannot_start_or_fails_before_adding_leaves_no_dataset(corpus, tmp_path):
+    import pyarrow.parquet as pq
+
+    from reelset.core.errors import ReelsetError
+
+    name = "test-a100m-left-nothing"
+    with pytest.raises(ReelsetError, match="no data/\\*.parquet shards"):
+        build_dataset(tmp_path / "nothing-here", corpus["videos"], name=name)
+    assert not fo.dataset_exists(name)
+    # A shard whose footer reads but whose second row group's pages are garbage: found only once the run is under
+    # way, after the dataset was made.
+    shard = tmp_path / "data" / "data" / "part-00000.parquet"
+    shard.parent.mkdir(parents=True)
+    data = bytearray((corpus["root"] / "data" / "data" / "part-00000.parquet").read_bytes())
+    group = pq.ParquetFile(corpus["root"] / "data" / "data" / "part-00000.parquet").metadata.row_group(1)
+    for column in range(group.num_columns):
+        start = group.column(column).data_page_offset
+        data[start:start + 16] = b"\xff" * 16
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ReelsetError, match="row group 1 is corrupt"):
+        build_dataset(tmp_path / "data", corpus["videos"], name=name)
+    assert not fo.dataset_exists(name)
+
+
 def test_status_record_disagreeing_with_the_file_marks_it_broken(corpus, tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()

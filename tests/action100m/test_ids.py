@@ -108,7 +108,8 @@ def test_hub_unreachable_falls_back_to_local_files(tmp_path, hub, sample_rows) -
     hub.close()
     result = build_ids(data, tmp_path / "ids.txt", endpoint=hub.url)
     assert result.shards.source == "manifest"
-    assert "hub unreachable" in result.shards.notes[0]
+    assert result.shards.notes[0].startswith(f"cannot reach 127.0.0.1:{hub.port} (refused): using the local shards, "
+                                             "complete against the manifest of commit ")
 
 
 def test_corrupt_parquet_is_named(tmp_path, sample_rows) -> None:

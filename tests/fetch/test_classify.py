@@ -52,3 +52,17 @@ def test_format_not_available_is_not_permanent() -> None:
 def test_unknown_message_is_transient() -> None:
     assert classify_error("something nobody has seen before") == FAILED
     assert classify_error("") == FAILED
+
+
+@pytest.mark.parametrize("bitrate", [403, 404, 410, 429])
+def test_bitrate_in_ffmpeg_output_is_not_an_http_status(bitrate: int) -> None:
+    # ffmpeg's stderr is classified with the message; its stream lines carry bitrates that look like statuses
+    # (observed: ffmpeg 5.1.9 reading a moov-at-end mp4 from a server that ignores Range).
+    message = (
+        "aaaaaaaaaaa ffmpeg: Stream ends prematurely at 48, should be 363732\n"
+        "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x5646a043c600] Could not find codec parameters for stream 0 (Video: h264 "
+        f"(avc1 / 0x31637661), none, 320x240, {bitrate} kb/s): unspecified pixel format\n"
+        "http://127.0.0.1:8765/aaaaaaaaaaa.mp4: Input/output error"
+    )
+    assert classify_error(message) == FAILED
+    assert classify_error(f"Stream #0:1: Audio: aac, 44100 Hz, mono, {bitrate}kb/s") == FAILED

@@ -78,8 +78,25 @@ def test_cli_inspect_flags_lines_and_exit_code(shards, tmp_path):
     assert lines[0].startswith(f"{shards['frame2']}: frame level, 3 records, 3 videos, ")
     assert lines[1].startswith("total: 1 files, 3 records, 3 videos, ")
     assert lines[2] == "top 1 labels:"  # --top-k
-    assert len(lines) == 4 and "  Class " in lines[3]  # --vocabulary: the class's name
+    assert lines[3] == "  label    count  name (vertical)"
+    assert len(lines) == 5 and "  Class " in lines[4]  # --vocabulary: the class's name
     assert result.stderr == ""
+
+
+def test_inspect_label_table_without_a_vocabulary_says_how_to_get_names(shards, tmp_path, monkeypatch):
+    monkeypatch.setenv("REELSET_CACHE_DIR", str(tmp_path / "empty-cache"))  # no vocabulary cached
+    result = CliRunner().invoke(cli, ["yt8m", "inspect", str(shards["video"]), "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[2] == ("top 2 labels (ids only: for their names run `reelset yt8m vocab` once, or give "
+                        "--vocabulary FILE):")
+    assert lines[3] == "  label    count"
+    assert len(lines) == 6 and all(len(line.split()) == 2 for line in lines[4:])
+    counts = {}
+    for record in read_records([shards["video"]]):
+        for label in record["labels"].tolist():
+            counts[label] = counts.get(label, 0) + 1
+    assert [int(line.split()[1]) for line in lines[4:]] == sorted(counts.values(), reverse=True)[:2]
 
 
 def test_inspect_json_lines(shards):
@@ -158,3 +175,22 @@ def test_export_video_level_and_refusals(shards, tmp_path):
     assert not (tmp_path / "mixed.parquet").exists()
     with pytest.raises(ReelsetError, match="--to 'csv'"):
         export_records([shards["video"]], tmp_path / "x.csv", to="csv")
+
+
+@pytest.mark.parametrize("to, out", [("npz", "x.parquet"), ("parquet", "x.NPZ")])
+def test_export_to_a_file_named_for_the_other_format_is_refused_before_writing(shards, tmp_path, to, out):
+    target = tmp_path / "out" / out
+    named_for = out.rsplit(".", 1)[1].lower()
+    with pytest.raises(ReelsetError, match=f"give --to {named_for}, or an --out ending in .{to}"):
+        export_records([shards["video"]], target, to=to)  # the Python API refuses too
+    result = CliRunner().invoke(cli, ["yt8m", "export", str(shards["video"]), "--to", to, "--out", str(target)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: --out {target}: the name says {named_for} but --to {to} writes "
+                                          f"{to}; give --to {named_for}, or an --out ending in .{to}"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_to_a_name_of_no_known_format_is_written_as_asked(shards, tmp_path):
+    out = tmp_path / "frames.bin"
+    assert export_records([shards["frame2"]], out, to="npz").records == 3
+    assert np.load(out)["id"].shape == (3,)

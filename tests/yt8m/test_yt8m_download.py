@@ -167,26 +167,46 @@ def test_partition_plan_url_and_plan_file_name():
 
 # --- configuration: the official environment variables and messages ---
 
+def from_env(name: str) -> str:
+    return f" (from the environment variable {name}; the flag --{name} overrides it)"
+
+
+# The official script's words, then where the setting comes from and the other way to give it.
 @pytest.mark.parametrize(("env", "message"), [
-    ({}, 'Must provide environment variable "partition". e.g. 0/video_level/train'),
-    ({"partition": PARTITION}, 'Must provide environment variable "mirror". e.g. "us"'),
-    ({"partition": PARTITION, "mirror": "mars"}, 'Invalid mirror "mars": must be one of us, eu, asia'),
+    ({}, 'Must provide environment variable "partition". e.g. 0/video_level/train (or the flag --partition)'),
+    ({"partition": PARTITION}, 'Must provide environment variable "mirror". e.g. "us" (or the flag --mirror)'),
+    ({"partition": "2/frame"}, 'Must provide environment variable "mirror". e.g. "us" (or the flag --mirror)'),
+    ({"partition": PARTITION, "mirror": "mars"},
+     'Invalid mirror "mars": must be one of us, eu, asia' + from_env("mirror")),
     ({"partition": PARTITION, "mirror": "us", "shard": "5"},
      'Optional environment variable "shards" must be "X,Y" if set, where the integer X, Y are used for sharding. '
      "The files will be deterministically sharded Y-way and the X-th shard will be downloaded. "
-     "It must be 1 <= X <= Y"),
+     "It must be 1 <= X <= Y" + from_env("shard")),
     ({"partition": PARTITION, "mirror": "us", "shard": "3,2"},
-     'Invalid shard "3,2": must be X,Y with integers 1 <= X <= Y (e.g. 1,1000)'),
+     'Invalid shard "3,2": must be X,Y with integers 1 <= X <= Y (e.g. 1,1000)' + from_env("shard")),
     ({"partition": PARTITION, "mirror": "us", "shard": "0,2"},
-     'Invalid shard "0,2": must be X,Y with integers 1 <= X <= Y (e.g. 1,1000)'),
+     'Invalid shard "0,2": must be X,Y with integers 1 <= X <= Y (e.g. 1,1000)' + from_env("shard")),
     ({"partition": "2/frame", "mirror": "us"},
      'Invalid partition "2/frame": must be <version>/<level>/<split> with level one of video_level, frame_level, '
-     "video, frame and split one of train, validate, test (e.g. 2/frame/train)"),
+     "video, frame and split one of train, validate, test (e.g. 2/frame/train)" + from_env("partition")),
 ])
 def test_environment_validation_messages_and_exit_code(tmp_path, env, message):
-    result = CliRunner().invoke(cli, ["yt8m", "download", "--out", str(tmp_path)], env={**ENV_CLEAR, **env})
+    result = CliRunner().invoke(cli, ["yt8m", "download", "--out", str(tmp_path / "out")],
+                                env={**ENV_CLEAR, **env})
     assert result.exit_code == 1
     assert result.stderr == f"error: {message}\n" and result.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_library_keeps_the_official_words_and_says_which_setting(tmp_path):
+    with pytest.raises(yt8m_download.ConfigError) as caught:
+        config_from_environment(partition=PARTITION, environ={"mirror": "mars"})
+    assert str(caught.value) == 'Invalid mirror "mars": must be one of us, eu, asia'
+    assert (caught.value.setting, caught.value.source) == ("mirror", "environment")
+    with pytest.raises(yt8m_download.ConfigError) as caught:
+        config_from_environment(mirror="us", environ={})
+    assert str(caught.value) == yt8m_download.MISSING_PARTITION
+    assert (caught.value.setting, caught.value.source) == ("partition", "missing")
 
 
 def test_flags_override_the_environment_and_bad_flags_are_usage_errors(tmp_path, server):
@@ -457,7 +477,9 @@ def test_a_bad_plan_is_a_clear_error(tmp_path, server):
                                               "--mirror", "us"), env=ENV_CLEAR)
     assert result.exit_code == 1
     assert result.stderr == (f"error: Could not download file list: {server.url}/2/download_plans/"
-                             "frame_validate.json: HTTP 404 (is partition 2/frame/validate right?)\n")
+                             "frame_validate.json: HTTP 404 (is partition 2/frame/validate right? --partition, or "
+                             "the environment variable partition)\n")
+    assert not (tmp_path / "fresh").exists()  # a run that cannot start leaves no folder and no lock
 
 
 def test_progress_bar_shows_bytes_on_a_terminal(tmp_path, server):
@@ -466,3 +488,52 @@ def test_progress_bar_shows_bytes_on_a_terminal(tmp_path, server):
     assert len(summary.downloaded) == 5
     drawn = reporter.err.getvalue()
     assert "2/frame/train shard 1,1000" in drawn and "20.5/20.5 kB" in drawn
+
+
+# --- hosts that cannot be reached, and the hints that apply ---
+
+@pytest.fixture(scope="module")
+def hosts():
+    from tests.support.network import unreachable_hosts
+
+    with unreachable_hosts() as urls:
+        yield urls
+
+
+@pytest.mark.parametrize("kind", ["refused", "DNS", "timeout", "TLS"])
+def test_an_unreachable_plan_host_is_named_without_the_partition_hint(tmp_path, hosts, kind):
+    url, host = hosts[kind]
+    result = CliRunner().invoke(cli, ["yt8m", "download", "--plan-base-url", url, "--out", str(tmp_path / "out"),
+                                      "--retries", "1", "--timeout", "0.5"],
+                                env={**ENV_CLEAR, "partition": PARTITION, "mirror": "us"})
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: Could not download file list: {url}/2/download_plans/frame_train.json: "
+                             f"cannot reach {host} ({kind})\n")
+    assert result.stdout == "" and not (tmp_path / "out").exists()
+
+
+def test_a_server_error_on_the_plan_has_no_partition_hint(tmp_path, server):
+    server.set_fault("/2/download_plans/frame_train.json", Fault("status", status=500))
+    result = CliRunner().invoke(cli, cli_args(server, tmp_path / "out", "--retries", "1"),
+                                env={**ENV_CLEAR, "partition": PARTITION, "mirror": "us"})
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: Could not download file list: {server.url}/2/download_plans/frame_train.json: "
+                             "HTTP 500\n")
+
+
+@pytest.mark.parametrize("mirrored", [True, False])
+def test_an_unreachable_data_host_names_the_mirror_setting_only_for_a_mirror(tmp_path, server, hosts, mirrored):
+    url, host = hosts["refused"]
+    data_base = f"{url}/{{mirror}}" if mirrored else url
+    result = CliRunner().invoke(cli, ["yt8m", "download", "--plan-base-url", server.url, "--data-base-url", data_base,
+                                      "--out", str(tmp_path / "out"), "--retries", "1", "--jobs", "2"],
+                                env={**ENV_CLEAR, "partition": PARTITION, "mirror": "eu", "shard": "1,1000"})
+    assert result.exit_code == 1
+    data_url = f"{url}/eu" if mirrored else url
+    lines = result.stdout.splitlines()
+    for remote in TRAIN_SHARD:
+        assert f"Error downloading {remote}. {data_url}/{PARTITION}/{remote}: cannot reach {host} (refused)" in lines
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and error[0].startswith("error: 5 of 5 file(s) not downloaded: ")
+    another = ", or with another mirror (us, eu, asia: --mirror, or the environment variable mirror)"
+    assert error[0].endswith(f"{PLAN_NAME}: run the same command again to retry them{another if mirrored else ''}")

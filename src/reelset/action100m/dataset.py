@@ -35,7 +35,7 @@ from bson import ObjectId
 from reelset.action100m.hub import DEFAULT_DATA_DIR
 from reelset.action100m.labels import TRANSCRIPT_FIELD, Clip, LabelOptions, sample_fields
 from reelset.action100m.schema import COLUMNS
-from reelset.action100m.shards import iter_rows_for, list_shards
+from reelset.action100m.shards import check_shard, iter_rows_for, require_shards
 from reelset.action100m.tree import GPT_FIELDS, STAGE2_FIELDS, build_tree
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, probe
@@ -253,9 +253,7 @@ def iter_documents(
 ) -> Iterator[dict[str, Any]]:
     """Sample documents for the rows of ``data_dir`` that have a clip in ``videos_dir`` and are not in ``skip``, in
     row order, made by the tasks of ``executor``."""
-    shards = list_shards(data_dir)
-    if not shards:
-        raise ReelsetError(f"{data_dir}: no data/*.parquet shards (run `reelset action100m ids` first)")
+    shards = require_shards(data_dir)
     clips = clip_ids(videos_dir)
     status, _ = read_status(Path(videos_dir) / "status.jsonl")
     summary.already = len(skip & clips.keys())
@@ -304,27 +302,50 @@ def build_dataset(
         executor: where the clips are probed and their documents made (:func:`reelset.scale.executor_for`: an
             Executor, or a Dask scheduler's address or ``distributed.Client``); this process inserts them (module
             docstring). A cluster is connected before the dataset is touched. Default: ``workers`` threads here.
-    """
-    import fiftyone as fo
 
+    Raises:
+        ReelsetError: no shards in ``data_dir``, a shard that is unreadable or of another schema, no
+            ``videos_dir``, a dataset ``name`` of images; checked before the dataset is created, deleted or changed.
+    """
+    for shard in require_shards(data_dir):
+        check_shard(shard, COLUMNS)
     if not Path(videos_dir).is_dir():
         raise ReelsetError(f"{videos_dir}: videos folder not found (run `reelset action100m download` first)")
+    import fiftyone as fo
+
     with executor_for(executor, workers=workers) as running:
         if overwrite and fo.dataset_exists(name):
             fo.delete_dataset(name)
-        dataset = fo.load_dataset(name) if fo.dataset_exists(name) else fo.Dataset(name, persistent=True)
-        if dataset.media_type not in (None, "video"):
-            raise ReelsetError(f"FiftyOne dataset {name!r} holds {dataset.media_type} samples, not videos")
-        dataset.persistent = True
-        dataset.media_type = "video"
-        _declare_schema(dataset, options)
+        created = not fo.dataset_exists(name)
+        dataset = fo.Dataset(name, persistent=True) if created else fo.load_dataset(name)
         summary = IngestSummary(name)
-        documents = iter_documents(data_dir, videos_dir, skip=_existing_ids(dataset), options=options,
-                                   summary=summary, executor=running, on_problem=on_problem)
-        summary.added = _insert(dataset, documents, on_added)
+        try:
+            if dataset.media_type not in (None, "video"):
+                raise ReelsetError(f"FiftyOne dataset {name!r} holds {dataset.media_type} samples, not videos")
+            dataset.persistent = True
+            dataset.media_type = "video"
+            _declare_schema(dataset, options)
+            documents = iter_documents(data_dir, videos_dir, skip=_existing_ids(dataset), options=options,
+                                       summary=summary, executor=running, on_problem=on_problem)
+            summary.added = _insert(dataset, documents, on_added)
+        except BaseException:
+            if created:
+                _drop_if_empty(dataset)
+            raise
     summary.total = len(dataset)
     summary.database = redact_uri(fo.config.database_uri) if fo.config.database_uri else fo.config.database_dir
     return summary
+
+
+def _drop_if_empty(dataset: fo.Dataset) -> None:
+    """Delete a dataset this run created and failed to add anything to (a later shard corrupt, say): a run that
+    fails leaves no empty dataset behind. Quietly: the run's own error is the one to report."""
+    try:
+        dataset.reload()
+        if len(dataset) == 0:
+            dataset.delete()
+    except Exception:  # whatever failed (the database itself, perhaps), the run's error is the one to report
+        pass
 
 
 def summary_lines(summary: IngestSummary) -> list[str]:

@@ -20,9 +20,11 @@ from pathlib import Path
 import httpx2
 import huggingface_hub.utils as hf_progress
 from huggingface_hub import HfApi, snapshot_download
+from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
+    LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -32,7 +34,7 @@ from huggingface_hub.hf_api import RepoFile
 from reelset.action100m import shards as shard_io
 from reelset.action100m.constants import DEFAULT_DATA_DIR, DEFAULT_REPO
 from reelset.core.atomic import atomic_write_text
-from reelset.core.errors import ReelsetError, one_line
+from reelset.core.errors import ReelsetError, network_error, one_line
 from reelset.core.status import utc_now
 
 SHARD_PATTERN = "data/*.parquet"
@@ -69,17 +71,20 @@ def fetch_shards(
     offline: bool | None = None,
     token: str | bool | None = None,
     progress: bool = True,
+    timeout: float = 30.0,
 ) -> ShardSet:
     """Make sure ``<data_dir>/data/*.parquet`` holds the dataset's shards, and return them checked.
 
     Online, the shards of ``revision`` (default: the main branch) are downloaded where missing or stale and a manifest
     is written. Offline (``offline=True``, ``HF_HUB_OFFLINE=1``, or the hub unreachable), the local folder is checked
     against its manifest; without one, every readable shard is accepted. In every case each shard must be a readable
-    parquet file with a ``video_uid`` column.
+    parquet file with a ``video_uid`` column. An unreachable hub is named in the notes and errors as
+    ``cannot reach <host> (DNS|refused|timeout|TLS)``.
 
     Args:
         endpoint: the hub's base URL (default ``HF_ENDPOINT``, else https://huggingface.co).
         progress: show huggingface_hub's download bars (off when output is not a terminal: they have no line ends).
+        timeout: seconds to wait for the hub's first answer (huggingface_hub itself would wait forever).
 
     Raises:
         ReelsetError: a shard is missing, truncated or unreadable; the hub refused the repo or revision; or there is
@@ -93,10 +98,13 @@ def fetch_shards(
     else:
         try:
             with _hub_progress_bars(progress):
-                shard_set = _fetch_from_hub(data_dir, repo_id, revision, endpoint, token)
-        except (httpx2.ConnectError, httpx2.TimeoutException, OfflineModeIsEnabled) as exc:
+                shard_set = _fetch_from_hub(data_dir, repo_id, revision, endpoint, token, timeout)
+        except OfflineModeIsEnabled as exc:
+            shard_set = _local_shards(data_dir, revision=revision, reason=one_line(exc))
+        # LocalEntryNotFoundError: snapshot_download's word for a hub that went away after the first request.
+        except (httpx2.TransportError, LocalEntryNotFoundError) as exc:
             shard_set = _local_shards(data_dir, revision=revision,
-                                      reason=f"hub unreachable ({one_line(exc, limit=200)})")
+                                      reason=network_error(endpoint or hf_constants.ENDPOINT, exc))
     for path in shard_set.paths:
         shard_io.check_shard(path, shard_io.ID_COLUMNS)
     return shard_set
@@ -115,11 +123,12 @@ def _hub_progress_bars(enabled: bool) -> Iterator[None]:
 
 
 def _fetch_from_hub(
-    data_dir: Path, repo_id: str, revision: str | None, endpoint: str | None, token: str | bool | None
+    data_dir: Path, repo_id: str, revision: str | None, endpoint: str | None, token: str | bool | None,
+    timeout: float,
 ) -> ShardSet:
     api = HfApi(endpoint=endpoint, token=token)
     try:
-        commit = api.dataset_info(repo_id, revision=revision).sha
+        commit = api.dataset_info(repo_id, revision=revision, timeout=timeout).sha
         expected = {
             entry.path: entry.size
             for entry in api.list_repo_tree(repo_id, recursive=True, revision=commit, repo_type="dataset")
@@ -147,6 +156,7 @@ def _fetch_from_hub(
                 allow_patterns=[SHARD_PATTERN],
                 endpoint=endpoint,
                 token=token,
+                etag_timeout=timeout,
             )
         except HfHubHTTPError as exc:
             raise ReelsetError(f"{repo_id}: download failed, the hub answered {_status(exc)}") from exc
@@ -204,7 +214,7 @@ def _local_shards(data_dir: Path, *, revision: str | None, reason: str) -> Shard
         if revision and revision not in {manifest.get("revision"), manifest.get("commit")}:
             raise ReelsetError(
                 f"{data_dir}: holds commit {manifest.get('commit')}, not revision {revision!r}, and the hub cannot "
-                f"be used ({reason})"
+                f"be used: {reason}"
             )
         files = {str(name): int(size) for name, size in manifest["files"].items()}
         for relative, size in sorted(files.items()):
@@ -215,14 +225,14 @@ def _local_shards(data_dir: Path, *, revision: str | None, reason: str) -> Shard
             if actual != size:
                 raise ReelsetError(f"{path}: shard truncated or changed ({actual} bytes, expected {size})")
         paths = [data_dir / relative for relative in sorted(files)]
-        note = f"using local shards ({reason}); complete against the manifest of commit {manifest.get('commit')}"
+        note = f"{reason}: using the local shards, complete against the manifest of commit {manifest.get('commit')}"
         return ShardSet(data_dir, paths, True, "manifest", manifest.get("commit"), [note])
 
     paths = shard_io.list_shards(data_dir)
     if not paths:
-        raise ReelsetError(f"{data_dir}: no {SHARD_PATTERN} files and the hub cannot be used ({reason})")
+        raise ReelsetError(f"{data_dir}: no {SHARD_PATTERN} files and the hub cannot be used: {reason}")
     note = (
-        f"using {len(paths)} local shard(s) ({reason}); no record of an earlier fetch, "
+        f"{reason}: using {len(paths)} local shard(s); no record of an earlier fetch, "
         "so completeness could not be checked against the hub"
     )
     return ShardSet(data_dir, paths, False, "local", None, [note])

@@ -15,7 +15,7 @@ from reelset.action100m.constants import DEFAULT_IDS_FILE
 from reelset.action100m.hub import DEFAULT_DATA_DIR, DEFAULT_REPO, ShardSet, fetch_shards
 from reelset.action100m.schema import VIDEO_UID
 from reelset.action100m.shards import iter_batches
-from reelset.core.atomic import atomic_write_text
+from reelset.core.atomic import atomic_write_text, check_output
 from reelset.core.errors import ReelsetError
 from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
 
@@ -98,7 +98,15 @@ def build_ids(
     seed: int = 0,
     progress: bool = True,
 ) -> IdsResult:
-    """Fetch (or check) the shards, scan their ids and write the selected ones to ``out``: the whole ``ids`` step."""
+    """Fetch (or check) the shards, scan their ids and write the selected ones to ``out``: the whole ``ids`` step.
+
+    Raises:
+        ReelsetError: ``out`` cannot be written (checked first, before any shard is fetched or read), bad
+            ``limit``/``sample``, or as :func:`~reelset.action100m.hub.fetch_shards` and
+            :func:`~reelset.action100m.shards.iter_batches`; ``out`` is then left as it was.
+    """
+    check_output(out)
+    select_ids([], limit=limit, sample=sample)  # bad numbers fail now, not after the scan
     shards = fetch_shards(data_dir, repo_id=repo_id, revision=revision, endpoint=endpoint, offline=offline,
                           progress=progress)
     scan = scan_ids(shards)

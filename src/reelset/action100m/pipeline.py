@@ -17,7 +17,14 @@ from reelset.action100m.hub import DEFAULT_DATA_DIR, DEFAULT_REPO
 from reelset.action100m.ids import DEFAULT_IDS_FILE, IdsResult, build_ids, ids_report_lines
 from reelset.action100m.labels import LabelOptions
 from reelset.core.progress import Reporter
-from reelset.fetch.download import DownloadSettings, DownloadSummary, download_videos, read_ids
+from reelset.core.atomic import check_output
+from reelset.fetch.download import (
+    DownloadSettings,
+    DownloadSummary,
+    download_videos,
+    prepare_download,
+    read_ids,
+)
 from reelset.fetch.download import summary_lines as download_summary_lines
 from reelset.scale import Executor, executor_for
 
@@ -73,16 +80,20 @@ def build(
 
     Raises:
         ReelsetError: a step that cannot run (the hub unreachable, offline shards incomplete, the folder locked, a
-            scheduler that cannot be reached, ...); nothing the earlier steps finished is lost.
+            scheduler that cannot be reached, ...); nothing the earlier steps finished is lost. What every step
+            writes (the ids file, the clips folder) and what the download needs (settings, ffmpeg, cookies) is
+            checked first: a build that cannot run to the end for those reasons writes nothing.
     """
     reporter = reporter or Reporter()
     download = download or DownloadSettings()
+    check_output(ids_file)
+    session = prepare_download(download)
     with executor_for(executor, workers=workers) as running, reporter.live():
         listed = build_ids(data_dir, ids_file, repo_id=repo_id, revision=revision, endpoint=endpoint,
                            offline=offline, limit=limit, sample=sample, seed=seed, progress=reporter.interactive)
         for line in ids_report_lines(listed):
             reporter.line(line)
-        fetched = download_videos(read_ids(ids_file), download, reporter, executor=running)
+        fetched = download_videos(read_ids(ids_file), download, reporter, executor=running, session=session)
         for line in download_summary_lines(fetched):
             reporter.line(line)
         if fetched.stopped:

@@ -23,6 +23,20 @@ def list_shards(data_dir: Path) -> list[Path]:
     return sorted(path for path in (Path(data_dir) / "data").glob("*.parquet") if path.is_file())
 
 
+def require_shards(data_dir: Path) -> list[Path]:
+    """:func:`list_shards`, which must find at least one.
+
+    Raises:
+        ReelsetError: ``<data_dir>/data`` holds no parquet shard (the ids step was not run, or not with this
+            ``data_dir``).
+    """
+    shards = list_shards(data_dir)
+    if not shards:
+        raise ReelsetError(f"{data_dir}: no data/*.parquet shards (run `reelset action100m ids` first, or give the "
+                           "--data-dir it used)")
+    return shards
+
+
 def open_shard(path: Path) -> pq.ParquetFile:
     """Open a shard's footer; a truncated or foreign file is a one-line error naming it."""
     try:

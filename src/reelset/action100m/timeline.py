@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from reelset.action100m.schema import COLUMNS, METADATA, NODES, VIDEO_UID
-from reelset.action100m.shards import check_shard, list_shards
+from reelset.action100m.shards import check_shard, require_shards
 from reelset.action100m.tree import LEAF, MID, ROOT, Node, Tree, build_tree, is_na
 from reelset.core.atomic import atomic_output
 from reelset.core.errors import ReelsetError, one_line
@@ -224,11 +224,12 @@ def find_row(data_dir: Path, video_uid: str) -> dict[str, Any]:
     decodes the full columns of the single row group that holds the match.
 
     Raises:
-        ReelsetError: ``video_uid`` is not a YouTube id, a shard is unreadable, or no shard has the id.
+        ReelsetError: ``video_uid`` is not a YouTube id, there is no shard (the ids step has not run), a shard is
+            unreadable, or no shard has the id.
     """
     if not is_youtube_id(video_uid):
         raise ReelsetError(f"{show_id(video_uid)}: not a YouTube id ({why_invalid(video_uid)})")
-    shards = list_shards(data_dir)
+    shards = require_shards(data_dir)
     for path in shards:
         shard = check_shard(path, COLUMNS)
         for group in range(shard.num_row_groups):

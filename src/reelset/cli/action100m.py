@@ -3,6 +3,7 @@ result (app, show)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from reelset.action100m.constants import DEFAULT_DATA_DIR, DEFAULT_IDS_FILE, DEFAULT_REPO
-from reelset.cli.options import database_uri_option, scheduler_option
+from reelset.cli.options import database_uri_option, old_name, prefer_old, scheduler_option
+from reelset.core.video_ids import is_youtube_id
 from reelset.fetch import politeness
 from reelset.fetch.constants import DEFAULT_URL_TEMPLATE
 
@@ -38,9 +40,9 @@ DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), default=D
 
 HUB_OPTIONS = options(
     click.option("--repo", "repo_id", default=DEFAULT_REPO, show_default=True, help="Dataset repo on the hub."),
-    click.option("--revision", default=None, help="Branch, tag or commit of the dataset (default: main)."),
+    click.option("--revision", default=None, show_default="main", help="Branch, tag or commit of the dataset."),
     click.option("--endpoint", envvar="HF_ENDPOINT", default=None, show_envvar=True,
-                 help="Hub base URL (default https://huggingface.co)."),
+                 show_default="https://huggingface.co", help="Hub base URL."),
     click.option("--offline", is_flag=True, default=None,
                  help="Use the local shards only (also HF_HUB_OFFLINE=1); checked against the last fetch's manifest."),
     click.option("--limit", type=click.IntRange(min=0), default=None, help="Keep the first N ids (sorted order)."),
@@ -48,13 +50,33 @@ HUB_OPTIONS = options(
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample (same seed, same ids)."),
 )
 
+
+def ids_option(help: str, *, written: bool) -> Callable:
+    """``--ids``: the ids file, the same one in every command (``ids`` writes it, ``download`` and ``build`` read
+    it), from VIDEO_IDS as the original download script took it. A folder given as a file to write is a usage
+    error; one given to read is reported by the reader, with what was expected."""
+    return click.option("--ids", "ids_file", envvar="VIDEO_IDS", type=click.Path(path_type=Path, dir_okay=not written),
+                        default=DEFAULT_IDS_FILE, show_default=True, show_envvar=True, help=help)
+
+
+def jobs_option(help: str) -> Callable:
+    """``--jobs``: items a step works on at the same time, from JOBS as the original download script took it (one
+    variable: ``build`` gives it to both of its parallel steps)."""
+    return click.option("--jobs", envvar="JOBS", type=click.IntRange(min=1), default=4, show_default=True,
+                        show_envvar=True, help=help)
+
+
+DOWNLOAD_JOBS_HELP = "Videos downloaded at the same time (with --scheduler: attempts in flight on the cluster)."
+PROBE_JOBS_HELP = "Clips probed at the same time on this machine (a --scheduler cluster uses all its workers)."
+BUILD_JOBS_HELP = ("Videos downloaded, and clips probed, at the same time (with --scheduler: download attempts in "
+                   "flight on the cluster; the probes use all its workers).")
+
 DOWNLOAD_OPTIONS = options(
     click.option("--out", "out_dir", envvar="OUTPUT_DIR", type=click.Path(path_type=Path, file_okay=False),
                  default=DEFAULT_VIDEOS, show_default=True, show_envvar=True,
                  help="Clips folder: <out>/<id>.mp4, logs in <out>/logs/<id>.log, status in <out>/status.jsonl."),
-    click.option("--jobs", envvar="JOBS", type=click.IntRange(min=1), default=4, show_default=True, show_envvar=True,
-                 help="Videos processed in parallel (with --scheduler: attempts in flight on the cluster)."),
-    click.option("--max-videos", envvar="MAX_VIDEOS", type=click.IntRange(min=0), default=0, show_envvar=True,
+    click.option("--max-videos", envvar="MAX_VIDEOS", type=click.IntRange(min=0), default=0, show_default=True,
+                 show_envvar=True,
                  help="Stop once this many verified clips are in the folder (earlier runs count); 0: no limit."),
     click.option("--max-height", envvar="MAX_HEIGHT", type=click.IntRange(min=2), default=480, show_default=True,
                  show_envvar=True, help="Height cap of the clips, in pixels."),
@@ -90,15 +112,19 @@ DOWNLOAD_OPTIONS = options(
 
 FIFTYONE_OPTIONS = options(
     click.option("--name", default=DEFAULT_DATASET, show_default=True, help="Name of the FiftyOne dataset."),
-    click.option("--overwrite", is_flag=True, help="Delete the dataset and build it again (default: add new videos)."),
-    click.option("--keep-na", is_flag=True, help='Keep "N/A" captions as labels (dropped by default, in every field).'),
+    click.option("--overwrite", is_flag=True,
+                 help="Delete the dataset and build it again, instead of adding the videos it lacks."),
+    click.option("--keep-na", is_flag=True,
+                 help='Keep "N/A" captions as labels, instead of dropping them (in every field).'),
     click.option("--drop-crossing", is_flag=True,
-                 help="Leave out segments that cross the clip's end (default: keep them clamped and flagged)."),
-    click.option("--stage2", is_flag=True, help="Also add plm_caption, plm_action (all nodes), llama3_caption (leaves)."),
-    click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
-                 help="Clips probed in parallel."),
+                 help="Leave out segments that cross the clip's end, instead of keeping them clamped and flagged."),
+    click.option("--stage2", is_flag=True,
+                 help="Also add plm_caption, plm_action (all nodes), llama3_caption (leaves)."),
     database_uri_option,
 )
+# The fiftyone step's --jobs was --workers: `fiftyone --workers N` is `--jobs N`, `build --workers N` sets the
+# step's --jobs alone (build's --jobs sets both steps').
+OLD_WORKERS = old_name("--workers", "old_workers", type=click.IntRange(min=1))
 
 
 def _download_settings(out_dir: Path, values: dict) -> DownloadSettings:
@@ -116,12 +142,12 @@ def _label_options(values: dict):
     return LabelOptions(keep_na=values["keep_na"], drop_crossing=values["drop_crossing"], stage2=values["stage2"])
 
 
-def _run_fiftyone(data_dir: Path, videos: Path, values: dict, reporter: Reporter) -> None:
+def _run_fiftyone(data_dir: Path, videos: Path, jobs: int, values: dict, reporter: Reporter) -> None:
     from reelset.action100m.dataset import build_dataset, summary_lines
 
     bar = reporter.task("fiftyone samples", total=None)
     summary = build_dataset(data_dir, videos, name=values["name"], options=_label_options(values),
-                            overwrite=values["overwrite"], workers=values["workers"], on_problem=reporter.line,
+                            overwrite=values["overwrite"], workers=jobs, on_problem=reporter.line,
                             on_added=bar.advance, executor=values.get("scheduler") or None)
     for line in summary_lines(summary):
         reporter.line(line)
@@ -143,30 +169,37 @@ def group() -> None:
 
 @group.command("ids")
 @DATA_DIR
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=DEFAULT_IDS_FILE, show_default=True,
-              help="Where to write the sorted unique ids, one per line (written atomically).")
+@ids_option("Where to write the ids, sorted and unique, one per line (atomically).", written=True)
+@old_name("--out", "old_out", type=click.Path(path_type=Path, dir_okay=False))
 @HUB_OPTIONS
-def ids_command(data_dir, out, repo_id, revision, endpoint, offline, limit, sample, seed) -> None:
+def ids_command(data_dir, ids_file, old_out, repo_id, revision, endpoint, offline, limit, sample, seed) -> None:
     """Fetch the parquet shards and write the valid YouTube ids to a file.
 
     Only the video_uid column is read, one row group at a time. Ids that are not 11 characters of
     [A-Za-z0-9_-] are rejected and reported, never used. Offline, the shards are checked against the manifest of
     the last fetch; a folder filled by hand is used as it is, with a note that completeness was not checked.
+
+    \b
+    Examples:
+      reelset action100m ids                       # every id -> video_ids.txt
+      reelset action100m ids --sample 1000 --seed 1 --ids sample_ids.txt
+      reelset action100m ids --offline --limit 100
     """
     from reelset.action100m.ids import build_ids, ids_report_lines
     from reelset.core.progress import Reporter
 
     reporter = Reporter()
-    result = build_ids(data_dir, out, repo_id=repo_id, revision=revision, endpoint=endpoint, offline=offline,
-                       limit=limit, sample=sample, seed=seed, progress=reporter.interactive)
+    result = build_ids(data_dir, prefer_old(old_out, ids_file), repo_id=repo_id, revision=revision,
+                       endpoint=endpoint, offline=offline, limit=limit, sample=sample, seed=seed,
+                       progress=reporter.interactive)
     for line in ids_report_lines(result):
         reporter.line(line)
 
 
 @group.command("download")
-@click.option("--ids", "ids_file", envvar="VIDEO_IDS", type=click.Path(path_type=Path), default=DEFAULT_IDS_FILE,
-              show_default=True, show_envvar=True, help="File of YouTube ids, one per line.")
+@ids_option("File of YouTube ids (or video URLs), one per line.", written=False)
 @DOWNLOAD_OPTIONS
+@jobs_option(DOWNLOAD_JOBS_HELP)
 @scheduler_option
 @click.pass_context
 def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values) -> None:
@@ -182,6 +215,12 @@ def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values
     \b
     Exit status: 0 all done (or permanently unavailable), 4 some ids still to retry,
     3 stopped by the circuit breaker or environment errors, 1 could not run.
+
+    \b
+    Examples:
+      reelset action100m download                  # video_ids.txt -> videos/
+      reelset action100m download --ids sample_ids.txt --out clips --max-videos 100
+      MAX_HEIGHT=360 reelset action100m download --cookies cookies.txt --jobs 2
     """
     from reelset.core.progress import Reporter
     from reelset.fetch.download import download_videos, read_ids
@@ -200,8 +239,10 @@ def download_command(ctx: click.Context, ids_file: Path, out_dir: Path, **values
 @click.option("--videos", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_VIDEOS,
               show_default=True, help="Folder of the clips (<id>.mp4).")
 @FIFTYONE_OPTIONS
+@jobs_option(PROBE_JOBS_HELP)
+@OLD_WORKERS
 @scheduler_option
-def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
+def fiftyone_command(data_dir: Path, videos: Path, jobs: int, old_workers: int | None, **values) -> None:
     """Build the persistent FiftyOne video dataset: metadata fields and the Tree-of-Captions as TemporalDetections.
 
     Fields keep the original scripts' names (title, description, full_video_url, upload_date, view_count,
@@ -213,6 +254,12 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
     --database-uri (FIFTYONE_DATABASE_URI) names a MongoDB server. With --scheduler, the clips are probed and the
     samples made on Dask workers (which must see the videos folder at the same absolute path); this process alone
     inserts them, in the same order: the dataset is the one a local run builds.
+
+    \b
+    Examples:
+      reelset action100m fiftyone                  # action100m-preview/ + videos/ -> dataset "action100m"
+      reelset action100m fiftyone --videos clips --name sample --stage2 --jobs 8
+      reelset action100m fiftyone --overwrite --database-uri mongodb://db.example:27017
     """
     from reelset.core.fiftyone_db import use_database
     from reelset.core.progress import Reporter
@@ -220,31 +267,41 @@ def fiftyone_command(data_dir: Path, videos: Path, **values) -> None:
     use_database(values["database_uri"])
     reporter = Reporter()
     with reporter.live():
-        _run_fiftyone(data_dir, videos, values, reporter)
+        _run_fiftyone(data_dir, videos, prefer_old(old_workers, jobs), values, reporter)
 
 
 @group.command("build")
 @DATA_DIR
-@click.option("--ids", "ids_file", type=click.Path(path_type=Path, dir_okay=False), default=DEFAULT_IDS_FILE,
-              show_default=True, help="Where the ids list is written.")
+@ids_option("The ids file: written by the ids step, read by the download.", written=True)
 @HUB_OPTIONS
 @DOWNLOAD_OPTIONS
+@jobs_option(BUILD_JOBS_HELP)
 @FIFTYONE_OPTIONS
+@OLD_WORKERS
 @scheduler_option
 @click.pass_context
-def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: Path, **values) -> None:
+def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: Path, jobs: int,
+                  old_workers: int | None, **values) -> None:
     """ids, download and fiftyone in one go, with one progress display. Resumable: run it again after an
-    interruption and each step picks up where it stopped. Takes the options of the three steps."""
+    interruption and each step picks up where it stopped. Takes the options of the three steps.
+
+    \b
+    Examples:
+      reelset action100m build --sample 200 --seed 1
+      reelset action100m build --offline --out /data/clips --jobs 8 --name action100m
+      reelset action100m build --scheduler tcp://scheduler:8786 --out /shared/clips
+    """
     from reelset.action100m.pipeline import build
     from reelset.core.fiftyone_db import use_database
     from reelset.core.progress import Reporter
 
     use_database(values["database_uri"])  # an unreachable database stops the run before the downloads
-    summary = build(data_dir, ids_file, _download_settings(out_dir, values), repo_id=values["repo_id"],
-                    revision=values["revision"], endpoint=values["endpoint"], offline=values["offline"],
-                    limit=values["limit"], sample=values["sample"], seed=values["seed"], dataset=values["name"],
-                    options=_label_options(values), overwrite=values["overwrite"], workers=values["workers"],
-                    executor=values.get("scheduler") or None, reporter=Reporter())
+    summary = build(data_dir, ids_file, _download_settings(out_dir, {**values, "jobs": jobs}),
+                    repo_id=values["repo_id"], revision=values["revision"], endpoint=values["endpoint"],
+                    offline=values["offline"], limit=values["limit"], sample=values["sample"], seed=values["seed"],
+                    dataset=values["name"], options=_label_options(values), overwrite=values["overwrite"],
+                    workers=prefer_old(old_workers, jobs), executor=values.get("scheduler") or None,
+                    reporter=Reporter())
     ctx.exit(summary.exit_code)
 
 
@@ -254,14 +311,44 @@ def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: P
               help="Address the App listens on (0.0.0.0 to reach it from other machines).")
 @click.option("--port", type=click.IntRange(1, 65535), default=5151, show_default=True, help="Port of the App.")
 def app_command(name: str, address: str, port: int) -> None:
-    """Serve the FiftyOne App on the dataset and print its URL; Ctrl-C stops it."""
+    """Serve the FiftyOne App on the dataset and print its URL; Ctrl-C stops it (FiftyOne's server included).
+
+    The clips open showing the brief action (gpt_action_brief); the other label fields are one click away in the
+    sidebar (a choice saved in the App is kept). A port already in use is refused.
+
+    \b
+    Examples:
+      reelset action100m app
+      reelset action100m app --name sample --address 0.0.0.0 --port 5152
+    """
     from reelset.action100m.app import serve_app
     from reelset.core.progress import Reporter
 
     serve_app(name, address=address, port=port, on_ready=Reporter().line)
 
 
-@group.command("show")
+class VideoIdCommand(click.Command):
+    """A command whose VIDEO_ID argument may start with '-', as about 1 in 64 YouTube ids do: click reads such an id as
+    an unknown option, so that error says how to pass it (after ``--``), with the user's own command line."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser consumes the list it is given
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            before_dashes = given[:given.index("--")] if "--" in given else given
+            video_id = next((arg for arg in before_dashes
+                             if arg.startswith(exc.option_name) and is_youtube_id(arg)), None)
+            if video_id is not None:
+                others = list(before_dashes)
+                others.remove(video_id)
+                exc.message = (f"{exc.message} A VIDEO_ID that starts with '-' goes after '--': "
+                               f"{ctx.command_path} {shlex.join([*others, '--', video_id])}")
+                exc.hinted = True  # the line says what to do: no "see --help" after it
+            raise
+
+
+@group.command("show", cls=VideoIdCommand)
 @click.argument("video_id")
 @DATA_DIR
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
@@ -270,7 +357,13 @@ def app_command(name: str, address: str, port: int) -> None:
               help="Draw the end of the downloaded clip at this time.")
 def show_command(video_id: str, data_dir: Path, out: Path, clip_seconds: float | None) -> None:
     """Draw one video's Tree-of-Captions as a timeline (levels as rows, segments as bars, brief actions as text),
-    from the parquet alone. VIDEO_ID may start with '-': put `--` before it."""
+    from the parquet alone. VIDEO_ID may start with '-': put `--` before it.
+
+    \b
+    Examples:
+      reelset action100m show dQw4w9WgXcQ --out tree.png
+      reelset action100m show --out tree.svg --clip-seconds 90 -- -AbCdEfGhIj
+    """
     from reelset.action100m.timeline import show_video
     from reelset.core.progress import Reporter
 

@@ -15,13 +15,19 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample.")
 @click.pass_context
 def command(ctx: click.Context, workdir: Path, videos: int, seed: int) -> None:
-    """Run the pipeline end to end, offline, on generated sample data.
+    """Run every pipeline end to end, offline, on generated sample data, and check what each step produced.
 
-    Generates Action100M rows in the real schema and matching videos, serves them from a fake Hugging Face hub and
-    a local video server on 127.0.0.1, and runs `action100m build` against them (ids, download, the FiftyOne dataset)
-    with the real huggingface_hub, yt-dlp, ffmpeg and FiftyOne; then downloads a YouTube-8M shard from a local
-    mirror and reads it, extracts the clips' features (`yt8m extract`), and writes a taste report on videos made
-    from photos. Rerunning reuses what is already there.
+    \b
+    1. Action100M: sample rows in the real schema and matching videos, served by a fake
+       Hugging Face hub and a video server on 127.0.0.1; `action100m build` on them (ids,
+       download, the FiftyOne dataset "action100m-demo") with the real huggingface_hub, yt-dlp,
+       ffmpeg and FiftyOne. One video is missing on purpose, as 5-10% of real ones are.
+    2. YouTube-8M: `yt8m download` of a shard from a local mirror into WORKDIR/yt8m, read back.
+    3. Your videos: `yt8m extract` on the clips, then `taste` on them and on videos made from
+       photos (WORKDIR/taste/report.html, FiftyOne dataset "taste-demo").
+
+    Ends with one line, "demo: done: ..." (exit 0) or "demo: FAILED: ..." naming the step (exit 1). Rerunning
+    reuses the generated files, the clips and the dataset.
 
     \b
     Examples:

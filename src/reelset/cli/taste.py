@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reelset.cli.options import database_uri_option, scheduler_option
+from reelset.cli.options import CACHE_DIR_DEFAULT, database_uri_option, scheduler_option
 from reelset.features.constants import DEVICE_CHOICES
 from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 
@@ -16,8 +16,8 @@ from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("taste-report"),
               show_default=True, help="Folder for report.html, predictions.json/.csv and thumbnails/.")
 @click.option("--model", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              help="A trained YouTube-8M model folder (rgb features only); default: the offline ImageNet tagger "
-                   "with WordNet categories.")
+              show_default="the offline ImageNet tagger with WordNet categories",
+              help="A trained YouTube-8M model folder (rgb features only).")
 @click.option("--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
               help="Labels per video (and per second), best first, whatever their score.")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Tag only the first N videos found.")
@@ -26,7 +26,7 @@ from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 @click.option("--no-dataset", is_flag=True, help="Do not write a FiftyOne dataset.")
 @database_uri_option
 @click.option("--cache-dir", envvar="REELSET_CACHE_DIR", show_envvar=True,
-              type=click.Path(path_type=Path, file_okay=False), default=None,
+              type=click.Path(path_type=Path, file_okay=False), default=None, show_default=CACHE_DIR_DEFAULT,
               help="Feature cache (shared with `yt8m extract`): reruns skip the videos already done.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
 @click.option("--device", default="auto", show_default=True,
@@ -34,11 +34,12 @@ from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Videos decoded at the same time (while the model embeds).")
 @click.option("--backbone-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Where a model trained on inception-yt8m features finds that backbone's files (default ~/yt8m, "
-                   "as `yt8m extract --model-dir`).")
+              show_default="~/yt8m",
+              help="Where a model trained on inception-yt8m features finds that backbone's files (as `yt8m extract "
+                   "--model-dir`).")
 @click.option("--wordnet-dir", envvar="REELSET_WORDNET_DIR", show_envvar=True,
-              type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder holding WordNet 3.0's data.noun (default /usr/share/wordnet, Debian's wordnet-base).")
+              type=click.Path(path_type=Path, file_okay=False), default=None, show_default="/usr/share/wordnet",
+              help="Folder holding WordNet 3.0's data.noun (Debian's wordnet-base puts it in /usr/share/wordnet).")
 @scheduler_option
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: Path | None, top_k: int,
@@ -53,6 +54,12 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
     cluster's workers decode, embed and thumbnail the videos (they must see the videos, OUT and --cache-dir at the
     same absolute paths); this process tags them and writes every output. Exits 0 when at least one video was
     tagged.
+
+    \b
+    Examples:
+      reelset taste ~/Videos
+      reelset taste ~/Videos /media/phone/DCIM --out my-taste --top-k 3 --no-dataset
+      reelset taste ~/Videos --model my-model --jobs 4 --device cuda
     """
     from reelset.core.fiftyone_db import use_database
     from reelset.core.progress import Reporter

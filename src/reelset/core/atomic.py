@@ -3,6 +3,10 @@
 Every output reelset writes goes through here. The temporary file lives beside the target (same filesystem, so the
 final ``os.replace`` is atomic) and is named ``.<name>.tmp-<pid>-<random>`` so that leftovers of a killed run are
 recognisable and can be removed with :func:`remove_stale_temps`.
+
+A write that fails leaves nothing behind: its temporary file is removed, and so are the folders it created for the
+target, and the cleanup never replaces the write's own error with one of its own. :func:`check_output` is the
+check before any of it: a command calls it for each output before it creates, locks or writes anything.
 """
 
 from __future__ import annotations
@@ -13,7 +17,74 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from reelset.core.errors import ReelsetError
+
 TEMP_MARKER = ".tmp-"
+
+
+def check_output(target: Path, *, folder: bool = False) -> None:
+    """Check, touching nothing, that ``target`` (a file, or a folder when ``folder``) can be written: what is there
+    is of that kind, and the nearest folder on its path that exists is a folder this process may write in (the
+    target's own folder for a file, written by rename; the target itself for an existing folder).
+
+    Raises:
+        ReelsetError: ``<target>: <what is wrong>``: a folder where a file is expected or the reverse, a part of
+            the path that is a file, a folder without write permission or on a read-only file system.
+    """
+    target = Path(target)
+    try:
+        writable = _folder_to_write(target, folder)
+    except PermissionError as error:  # a folder on the way that this user may not even look into
+        raise ReelsetError(f"{target}: cannot be written: {error.filename or target} is not accessible (check the "
+                           "permissions, or write elsewhere)") from None
+    if not os.access(writable, os.W_OK | os.X_OK):
+        where = f"{target}:" if writable == target else f"{target}: cannot be written: {writable}"
+        raise ReelsetError(f"{where} {_why_not_writable(writable)}")
+
+
+def _folder_to_write(target: Path, folder: bool) -> Path:
+    """The folder in which writing ``target`` creates or renames something (see :func:`check_output`)."""
+    if target.is_dir():
+        if not folder:
+            raise ReelsetError(f"{target}: is a folder, expected a file")
+        writable = target
+    elif target.exists() or target.is_symlink():
+        if folder:
+            raise ReelsetError(f"{target}: is a file, expected a folder")
+        writable = target.parent
+    else:
+        writable = target.parent
+        while not writable.exists() and writable != writable.parent:
+            writable = writable.parent
+        if not writable.is_dir():
+            raise ReelsetError(f"{target}: cannot be created: {writable} is a file, not a folder")
+    return writable
+
+
+def _why_not_writable(folder: Path) -> str:
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system (write to a folder on a writable file system)"
+    return "is not writable (check the permissions, or write elsewhere)"
+
+
+def _make_parents(target: Path) -> list[Path]:
+    """Create the missing folders above ``target``; return them, outermost first (for :func:`_remove_folders`)."""
+    missing = []
+    parent = Path(target).parent
+    while not parent.is_dir() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (from :func:`_make_parents`), innermost first, where they are still empty; a folder that
+    cannot be removed stays, silently (this runs while another error is being reported)."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def temp_path_for(target: Path) -> Path:
@@ -40,7 +111,8 @@ def fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_output(target: Path, *, durable: bool = True) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``target``, on any exception it is removed.
+    """Yield a temporary path to write; on success it replaces ``target``, on any exception it is removed (with the
+    folders made for ``target``), and the exception is the one raised.
 
     Example::
 
@@ -48,7 +120,7 @@ def atomic_output(target: Path, *, durable: bool = True) -> Iterator[Path]:
             run_ffmpeg(..., tmp)
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(target)
     tmp = temp_path_for(target)
     try:
         yield tmp
@@ -58,9 +130,18 @@ def atomic_output(target: Path, *, durable: bool = True) -> Iterator[Path]:
         os.replace(tmp, target)
         if durable:
             fsync_dir(target.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    except BaseException:
+        _discard([tmp])
+        _remove_folders(created)
+        raise
+
+
+def _discard(paths: list[Path]) -> None:
+    """Remove temporary files; one that cannot be removed is left for :func:`remove_stale_temps` (this runs on the
+    way out of a write, often while its own error is being raised: that error is the one to report)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def atomic_write_bytes(target: Path, data: bytes, *, durable: bool = True) -> None:
@@ -113,8 +194,8 @@ class StagedOutputs:
 @contextlib.contextmanager
 def atomic_outputs(anchor: Path, *, durable: bool = True) -> Iterator[StagedOutputs]:
     """Several outputs written atomically together (:class:`StagedOutputs`); on any exception, or without a
-    commit, every staged file is removed. Temporary files that a killed run left beside ``anchor`` are removed
-    first (:func:`remove_stale_temps_of`).
+    commit, every staged file is removed (on an exception, also the folders made for them). Temporary files that a
+    killed run left beside ``anchor`` are removed first (:func:`remove_stale_temps_of`).
 
     Example::
 
@@ -123,14 +204,17 @@ def atomic_outputs(anchor: Path, *, durable: bool = True) -> Iterator[StagedOutp
             staged.commit([Path("out-00000-of-00002.tfrecord"), Path("out-00001-of-00002.tfrecord")])
     """
     anchor = Path(anchor)
-    anchor.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(anchor)
     remove_stale_temps_of(anchor)
     staged = StagedOutputs(anchor, durable)
     try:
         yield staged
+    except BaseException:
+        _discard(staged.paths)
+        _remove_folders(created)
+        raise
     finally:
-        for path in staged.paths:
-            path.unlink(missing_ok=True)
+        _discard(staged.paths)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -67,3 +67,78 @@ def os_error_line(error: OSError) -> str:
     text = f"{' -> '.join(paths)}: {what}" if paths else what
     return f"{text} ({hint})" if hint else text
 
+
+
+# Why a host could not be reached, as :func:`unreachable` names it.
+DNS, REFUSED, TIMEOUT, TLS = "DNS", "refused", "timeout", "TLS"
+_DNS_TEXT = ("name or service not known", "nodename nor servname", "temporary failure in name resolution",
+             "failed to resolve", "getaddrinfo failed", "no address associated with hostname", "name resolution")
+
+
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception behind it: ``__cause__``, ``__context__``, and what the HTTP clients keep
+    elsewhere (urllib3's ``reason``, requests' first argument)."""
+    seen: list[BaseException] = []
+    pending = [error]
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if current is None or any(current is known for known in seen):
+            continue
+        seen.append(current)
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None),
+                    *(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))]
+        pending = [item for item in pending if isinstance(item, BaseException)]
+    return seen
+
+
+def unreachable_kind(error: BaseException) -> str | None:
+    """Why ``error`` (from requests, urllib3, httpx, huggingface_hub, urllib or a socket) means its host was not
+    reached: :data:`DNS` (the name does not resolve), :data:`REFUSED` (nothing listens), :data:`TIMEOUT` (no
+    answer in time), :data:`TLS` (no secure connection); None for anything else (an HTTP status, a connection
+    dropped mid-transfer, a bad URL)."""
+    import socket
+    import ssl
+
+    chain = exception_chain(error)
+    names = {kind.__name__ for item in chain for kind in type(item).__mro__}
+    texts = " ".join(str(item) for item in chain).lower()
+    if any(isinstance(item, (ssl.SSLError, ssl.CertificateError)) for item in chain) or "SSLError" in names:
+        return TLS
+    if any(isinstance(item, socket.gaierror) for item in chain) or "NameResolutionError" in names \
+            or any(text in texts for text in _DNS_TEXT):
+        return DNS
+    if any(isinstance(item, ConnectionRefusedError) or getattr(item, "errno", None) == errno.ECONNREFUSED
+           for item in chain) or "connection refused" in texts:
+        return REFUSED
+    if any(isinstance(item, TimeoutError) or getattr(item, "errno", None) == errno.ETIMEDOUT for item in chain) \
+            or any("Timeout" in name for name in names):
+        return TIMEOUT
+    return None
+
+
+def host_of(url: str) -> str:
+    """The ``host`` or ``host:port`` of ``url`` (user and password left out), or ``url`` itself when it has none."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return url
+    if not host:
+        return url
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
+def unreachable(url: str, error: BaseException) -> str | None:
+    """``cannot reach <host> (<DNS|refused|timeout|TLS>)`` when ``error`` means that the host of ``url`` could not
+    be reached (see :func:`unreachable_kind`), else None, for the caller's own description."""
+    kind = unreachable_kind(error)
+    return f"cannot reach {host_of(url)} ({kind})" if kind else None
+
+
+def network_error(url: str, error: BaseException) -> str:
+    """What went wrong talking to ``url``, in full, on one line: :func:`unreachable`'s words when they apply,
+    else the exception's type and message."""
+    return unreachable(url, error) or f"{type(error).__name__} ({one_line(error)})"

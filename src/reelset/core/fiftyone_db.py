@@ -5,10 +5,15 @@ FiftyOne reads ``FIFTYONE_DATABASE_URI`` into ``fiftyone.config`` when it is fir
 environment variable (for an import still to come, and for child processes) and, when FiftyOne is already
 imported but not yet connected, its config. Every command that writes a FiftyOne dataset takes ``--database-uri``
 (:data:`reelset.cli.options.database_uri_option`) and calls it before touching FiftyOne.
+
+Importing this module also hides one FiftyOne notice (:func:`hide_old_mongodb_notice`), so that it is hidden before
+FiftyOne first connects: the commands that use FiftyOne import it (through their options), and so do the Action100M
+dataset builder and the App.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -17,6 +22,27 @@ from reelset.core.errors import ReelsetError
 
 DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
 PING_TIMEOUT_MS = 5000
+# Logged by fiftyone.core.odm.database (_is_fcv_upgradeable) at every connection to a MongoDB 6.x server.
+OLD_MONGODB_NOTICE = "You are running the oldest supported major version of MongoDB"
+_FIFTYONE_DATABASE_LOGGER = "fiftyone.core.odm.database"
+
+
+class _OldMongoDBNoticeFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(OLD_MONGODB_NOTICE)
+
+
+def hide_old_mongodb_notice() -> None:
+    """Drop FiftyOne's "oldest supported major version of MongoDB" warning, which it logs at every connection to the
+    bundled MongoDB 6 and which asks nothing of the user today; ``reelset doctor`` reports it once, with what to do.
+    FiftyOne's other database warnings still show. Idempotent; works before or after FiftyOne is imported (the
+    filter sits on FiftyOne's logger by name, which FiftyOne's logging setup leaves alone)."""
+    logger = logging.getLogger(_FIFTYONE_DATABASE_LOGGER)
+    if not any(isinstance(existing, _OldMongoDBNoticeFilter) for existing in logger.filters):
+        logger.addFilter(_OldMongoDBNoticeFilter())
+
+
+hide_old_mongodb_notice()
 
 
 def redact_uri(uri: str) -> str:

@@ -5,12 +5,16 @@ verified (size, and md5 or sha256 when expected), so a final name never holds a 
 ``.part`` left by an interrupted run is resumed with an HTTP ``Range`` request; a server that ignores the range
 (answers 200) is read from the start again. Transient failures (connection errors, timeouts, 5xx, 429) are retried
 with capped back-off; a checksum mismatch is retried once from scratch before it becomes an error naming the file.
+A host that cannot be reached is named as such, in full: ``<url>: cannot reach <host> (DNS|refused|timeout|TLS)``
+(:func:`reelset.core.errors.unreachable`); a TLS failure and a name that does not exist are not retried (they do
+not go away by themselves; a temporary DNS failure is).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +25,7 @@ import requests
 from reelset import __version__
 from reelset.core.atomic import fsync_dir
 from reelset.core.digest import file_digests
-from reelset.core.errors import ReelsetError, one_line
+from reelset.core.errors import TLS, ReelsetError, exception_chain, network_error, unreachable_kind
 
 USER_AGENT = f"reelset/{__version__}"
 STREAM_CHUNK = 64 << 10  # a dropped connection loses at most this much of what arrived
@@ -29,11 +33,29 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class HttpError(ReelsetError):
-    """A request failed for good: ``status`` is the HTTP status (None for a connection problem)."""
+    """A request failed for good: ``status`` is the HTTP status (None for a connection problem); ``unreachable``
+    says why the host could not be reached (``"DNS"``, ``"refused"``, ``"timeout"``, ``"TLS"``), None when it was."""
 
-    def __init__(self, message: str, *, status: int | None = None):
+    def __init__(self, message: str, *, status: int | None = None, unreachable: str | None = None):
         super().__init__(message)
         self.status = status
+        self.unreachable = unreachable
+
+
+class _Dropped(requests.ConnectionError):
+    """The connection ended before the body did: its message says after how many bytes (the host was reached)."""
+
+
+def _connection_failure(url: str, exc: requests.RequestException) -> HttpError:
+    if isinstance(exc, _Dropped):
+        return HttpError(f"{url}: {exc}")
+    return HttpError(f"{url}: {network_error(url, exc)}", unreachable=unreachable_kind(exc))
+
+
+def _for_good(failure: HttpError, exc: BaseException) -> bool:
+    """Whether retrying cannot help: a TLS failure, or a host name that does not exist (not a DNS time-out)."""
+    return failure.unreachable == TLS or any(
+        isinstance(item, socket.gaierror) and item.errno == socket.EAI_NONAME for item in exception_chain(exc))
 
 
 class ChecksumError(ReelsetError):
@@ -65,14 +87,16 @@ def _pause(attempt: int, base: float) -> None:
 
 def fetch_bytes(url: str, *, timeout: float = 30, retries: int = 3, backoff: float = 1.0,
                 session: requests.Session | None = None) -> bytes:
-    """GET a small resource (a plan, a vocabulary, a JSONP answer) with retries; raise :class:`HttpError`."""
+    """GET a small resource (a plan, a vocabulary, a JSONP answer) with retries; raise :class:`HttpError` (its
+    ``status`` set for an HTTP error, its ``unreachable`` for a host that could not be reached)."""
     session = session or _session()
     for attempt in range(1, retries + 1):
         try:
             response = session.get(url, timeout=timeout)
         except requests.RequestException as exc:
-            if attempt == retries:
-                raise HttpError(f"{url}: {type(exc).__name__} ({one_line(exc, limit=160)})") from exc
+            failure = _connection_failure(url, exc)
+            if attempt == retries or _for_good(failure, exc):
+                raise failure from exc
         else:
             if response.status_code == 200:
                 return response.content
@@ -107,6 +131,7 @@ def _transfer(session: requests.Session, url: str, part: Path, timeout: float,
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
         done = have
+        part.parent.mkdir(parents=True, exist_ok=True)  # only now: a host that cannot be reached leaves no folder
         with open(part, "ab" if have else "wb") as handle:
             try:
                 for chunk in response.iter_content(STREAM_CHUNK):
@@ -115,12 +140,12 @@ def _transfer(session: requests.Session, url: str, part: Path, timeout: float,
                     if on_progress:
                         on_progress(done, total)
             except requests.RequestException as exc:
-                raise requests.ConnectionError(f"connection dropped after {done} of {total or '?'} bytes") from exc
+                raise _Dropped(f"connection dropped after {done} of {total or '?'} bytes") from exc
             finally:
                 handle.flush()
             os.fsync(handle.fileno())
         if total is not None and done != total:
-            raise requests.ConnectionError(f"connection closed after {done} of {total} bytes")
+            raise _Dropped(f"connection closed after {done} of {total} bytes")
         return have
 
 
@@ -143,11 +168,10 @@ def download_file(
         on_progress: called with ``(bytes so far, total or None)`` as data arrives.
 
     Raises:
-        HttpError: the server refused (4xx other than 408/425/429) or kept failing.
+        HttpError: the server refused (4xx other than 408/425/429), kept failing, or could not be reached.
         ChecksumError: the file's checksum was wrong on every try; no file is left under either name.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(destination)
     session = session or _session()
     first_resume: int | None = None
@@ -161,8 +185,9 @@ def download_file(
                 if exc.status not in RETRY_STATUSES or attempt == retries:
                     raise
             except requests.RequestException as exc:
-                if attempt == retries:
-                    raise HttpError(f"{url}: {type(exc).__name__} ({one_line(exc, limit=160)})") from exc
+                failure = _connection_failure(url, exc)
+                if attempt == retries or _for_good(failure, exc):
+                    raise failure from exc
             _pause(attempt, backoff)
         md5, sha256 = file_digests(part, ("md5", "sha256"))
         wrong = [name for name, want, got in (("md5", expected_md5, md5), ("sha256", expected_sha256, sha256))

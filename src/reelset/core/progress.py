@@ -11,36 +11,50 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console, RenderableType
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when a live display is drawn: a run without a terminal never loads it
+    from rich.progress import Progress, TaskID
 
 
-class _CountColumn(ProgressColumn):
-    """``done/total`` as a count, or as bytes with the rate for a task added with ``unit="bytes"``."""
+def _new_progress(err: TextIO) -> Progress:
+    """A live display on ``err``: description, bar, count (or bytes and rate), elapsed and remaining time."""
+    from rich.console import Console, RenderableType
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.text import Text
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._count, self._bytes, self._rate = MofNCompleteColumn(), DownloadColumn(), TransferSpeedColumn()
+    class CountColumn(ProgressColumn):
+        """``done/total`` as a count, or as bytes with the rate for a task added with ``unit="bytes"``."""
 
-    def render(self, task: Task) -> RenderableType:
-        if task.fields.get("unit") == "bytes":
-            return Text.assemble(self._bytes.render(task), " ", self._rate.render(task))
-        return self._count.render(task)
+        def __init__(self) -> None:
+            super().__init__()
+            self._count, self._bytes, self._rate = MofNCompleteColumn(), DownloadColumn(), TransferSpeedColumn()
+
+        def render(self, task: Task) -> RenderableType:
+            if task.fields.get("unit") == "bytes":
+                return Text.assemble(self._bytes.render(task), " ", self._rate.render(task))
+            return self._count.render(task)
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        CountColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=err),
+        transient=False,
+    )
 
 
 class ProgressTask:
@@ -107,15 +121,7 @@ class Reporter:
         if not self.interactive or self._progress is not None:
             yield self
             return
-        progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            _CountColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(file=self.err),
-            transient=False,
-        )
+        progress = _new_progress(self.err)
         self._progress = progress
         with progress:
             try:

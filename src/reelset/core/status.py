@@ -9,6 +9,7 @@ One writer only: the process that owns the store (in a distributed run, the driv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -96,5 +97,11 @@ class StatusStore:
     def __enter__(self) -> StatusStore:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # The run failed (a full disk, say): its error is the one to report. The file needs no compaction to be
+        # read again (the last line for an item wins), so a compaction that fails as well is no news.
+        with contextlib.suppress(OSError):
+            self.close()

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reelset.core.atomic import atomic_outputs
-from reelset.core.cache import default_cache_dir
+from reelset.core.atomic import atomic_outputs, check_output
+from reelset.core.cache import default_cache_dir, writable_cache_dir
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.textfile import read_text
 from reelset.features.backbones import Backbone
@@ -47,7 +47,7 @@ from reelset.features.video import (
 from reelset.formats.yt8m_records import write_records
 from reelset.scale import Executor, executor_for
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")  # the order messages list them in
 AUDIO_WIDTH = 128
 
 
@@ -137,11 +137,14 @@ def shard_paths(out: Path, shards: int) -> list[Path]:
     return [out.with_name(f"{out.stem}-{index:05d}-of-{shards:05d}{suffix}") for index in range(shards)]
 
 def check_settings(settings: ExtractSettings) -> None:
-    """Raises ReelsetError for settings no video could be encoded with."""
+    """Raises ReelsetError for settings no video could be encoded with, or a feature cache that cannot be written
+    (the folder checked, nothing made)."""
     if settings.shard_size is not None and settings.shard_size < 1:
         raise ReelsetError(f"--shard-size must be at least 1, got {settings.shard_size}")
     if settings.frames_per_second <= 0 or settings.max_frames < 1:
         raise ReelsetError("--frames-per-second must be above 0 and --max-frames at least 1")
+    if settings.use_cache:
+        writable_cache_dir(settings.cache_dir)
 
 def iter_video_features(inputs: Iterable[VideoInput], settings: ExtractSettings, executor: Executor,
                         backbone: Backbone | None = None) -> Iterator[VideoResult]:
@@ -199,10 +202,12 @@ def extract(
             threads here, ``settings.decode_workers`` decoding while one embeds.
 
     Raises:
-        ReelsetError: bad settings, a backbone that cannot be loaded, or a scheduler that cannot be reached;
-            videos that fail are reported, not raised.
+        ReelsetError: bad settings, an output or a feature cache that cannot be written, a backbone that cannot be
+            loaded, or a scheduler that cannot be reached (all before anything is written); videos that fail are
+            reported, not raised.
     """
     check_settings(settings)
+    check_output(out)
     with executor_for(executor, workers=settings.decode_workers + 1) as running:  # the decoders and one embedder
         backbone = settings_backbone(settings, backbone)
         results = iter_video_features(inputs, settings, running, backbone)

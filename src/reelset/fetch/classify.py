@@ -32,6 +32,14 @@ PERMANENT = frozenset({UNAVAILABLE, INVALID})
 RETRY_IN_RUN = frozenset({FAILED, RATE_LIMITED})
 BREAKER_STATUSES = frozenset({BLOCKED, RATE_LIMITED})
 
+# An HTTP status in a message, not a number that happens to be one: ffmpeg's stream lines say "410 kb/s".
+_NOT_A_RATE = r"(?!\s*(?:[kmg]?b/s|k?hz|fps|tb[rnc]))"
+
+
+def _status(code: int) -> str:
+    return rf"\b{code}\b{_NOT_A_RATE}"
+
+
 _RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         ENV_ERROR,
@@ -47,7 +55,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         RATE_LIMITED,
         re.compile(
-            r"\b429\b|too many requests|try again later|rate[- ]?limit|"
+            rf"{_status(429)}|too many requests|try again later|rate[- ]?limit|"
             r"current session has been rate-limited",
             re.I,
         ),
@@ -72,14 +80,14 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
         BLOCKED,
         re.compile(
             r"not a bot|confirm you.?re not|sign in to confirm|confirm your age|inappropriate for some users|"
-            r"\b403\b|forbidden|po[ _-]?token|ip is likely being blocked|login required|please sign in",
+            rf"{_status(403)}|forbidden|po[ _-]?token|ip is likely being blocked|login required|please sign in",
             re.I,
         ),
     ),
     (
         UNAVAILABLE,
         re.compile(
-            r"\b404\b|\b410\b|not found|\bgone\b|is not available|isn.t available|does not exist|"
+            rf"{_status(404)}|{_status(410)}|not found|\bgone\b|is not available|isn.t available|does not exist|"
             r"unsupported url|premieres in|this live event",
             re.I,
         ),

@@ -3,15 +3,25 @@
 :func:`fetch_clip` never raises for a failure of the video itself: it returns an :class:`Outcome` whose status comes
 from :func:`reelset.fetch.classify.classify_error`. Nothing but a verified file ever takes the name ``<id>.mp4``: the
 work happens in ``<out>/.partial/<id>-<random>/`` and the result is moved into place with one atomic rename.
+
+ffmpeg reads the stream URLs itself and fetches only the first seconds, seeking with HTTP ``Range`` requests where
+the container needs it. A direct file on a server that ignores ``Range`` (a plain static server) cannot be read that
+way when its index (``moov``) follows the media data: :func:`local_sources` then saves the whole file in the
+attempt's folder first, and the clip is made from that copy.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import http.client
 import os
 import shutil
+import struct
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +37,11 @@ from reelset.fetch.ytdlp import Extraction, SourceStream, YtdlpSession
 
 PARTIAL_DIR = ".partial"
 LOGS_DIR = "logs"
+SOURCE_CHUNK = 1 << 20
+# ISO BMFF (MP4, MOV) top-level boxes that may precede the media data; any other first box: not an MP4 file.
+_LEADING_BOXES = frozenset({b"ftyp", b"styp", b"free", b"skip", b"wide", b"pdin", b"uuid", b"meta", b"sidx",
+                            b"prft", b"junk", b"pnot"})
+_MAX_LEADING_BYTES = 64 << 20  # boxes before moov or mdat beyond this: the file is saved whole, to be safe
 
 
 @dataclass
@@ -143,6 +158,128 @@ def prepare_inputs(extraction: Extraction, *, max_height: int, socket_timeout: f
     return inputs, plan_clip(video_probe.video, audio, max_height)
 
 
+def _cookie_header(ffmpeg_cookies: str) -> str:
+    """``name=value; name2=value2`` from ffmpeg's ``-cookies`` lines (``name=value; path=...; domain=...;``)."""
+    pairs = [line.split(";", 1)[0].strip() for line in ffmpeg_cookies.splitlines()]
+    return "; ".join(pair for pair in pairs if pair)
+
+
+def _read_exactly(response, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = response.read(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _index_after_media(response) -> tuple[bool, bytes]:
+    """Whether the body is an MP4/MOV whose ``moov`` follows its ``mdat`` (it cannot be read without seeking), and
+    the bytes read to find out (the top-level boxes up to the first ``moov``, ``mdat`` or ``moof`` header)."""
+    head = b""
+    while True:
+        header = _read_exactly(response, 8)
+        head += header
+        if len(header) < 8:
+            return False, head
+        size, kind = struct.unpack(">I4s", header)
+        if kind == b"mdat":
+            return True, head
+        if kind in {b"moov", b"moof"} or kind not in _LEADING_BOXES:
+            return False, head  # index first, fragments, or not MP4 at all: read from the start, no seek needed
+        if size == 1:
+            extended = _read_exactly(response, 8)
+            head += extended
+            if len(extended) < 8:
+                return False, head
+            size = struct.unpack(">Q", extended)[0] - 8
+        if size < 8:  # 0: the box runs to the end of the file, with no moov or mdat after it
+            return False, head
+        if len(head) + size - 8 > _MAX_LEADING_BYTES:
+            return True, head  # saved whole, streamed to disk from here: never held in memory
+        payload = _read_exactly(response, size - 8)
+        head += payload
+        if len(payload) < size - 8:
+            return False, head
+
+
+def _save_source(video_id: str, response, head: bytes, destination: Path, settings: ClipSettings,
+                 cancel: threading.Event | None) -> int:
+    """Write ``head`` and the rest of ``response`` to ``destination``; the bytes written."""
+    length = response.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    deadline = time.monotonic() + settings.attempt_timeout
+    done = 0
+    with open(destination, "wb") as handle:
+        chunk = head
+        while chunk:
+            handle.write(chunk)
+            done += len(chunk)
+            if cancel is not None and cancel.is_set():
+                raise MediaError(f"{video_id} source: cancelled")
+            if time.monotonic() > deadline:
+                raise MediaError(f"{video_id} source: reading the whole file timed out after "
+                                 f"{settings.attempt_timeout:.0f} s ({done} of {total or '?'} bytes)")
+            try:
+                chunk = response.read(SOURCE_CHUNK)
+            except (OSError, http.client.HTTPException) as exc:  # a reset, a read timeout: tried again
+                raise MediaError(f"{video_id} source: connection dropped after {done} of {total or '?'} bytes "
+                                 f"({one_line(exc)})") from exc
+    if total is not None and done != total:
+        raise MediaError(f"{video_id} source: connection closed after {done} of {total} bytes")
+    return done
+
+
+def local_sources(extraction: Extraction, work: Path, settings: ClipSettings, log: VideoLog, *,
+                  cancel: threading.Event | None = None) -> Extraction:
+    """``extraction`` with each direct file that ffmpeg could not read from its server replaced by a copy in
+    ``work``: one whose server ignores HTTP ``Range`` (answers 200 to a range request) and whose ``moov`` follows its
+    ``mdat``, so that ffmpeg would have to seek back after reading it all.
+
+    Streams resolved by an extractor (YouTube's) and direct files whose server announced ``Accept-Ranges: bytes``
+    are left as they are, with no request made; otherwise one request with ``Range: bytes=0-0`` settles it, its
+    body read on when the file must be saved whole. When that request fails (refused, 404) the stream is left to
+    ffmpeg too, whose message classifies the failure as for any other stream.
+
+    Raises:
+        MediaError: the whole file could not be read (dropped, timed out, cancelled).
+    """
+    if not extraction.direct:
+        return extraction
+    streams = []
+    for index, stream in enumerate(extraction.streams):
+        if stream.accepts_ranges or stream.protocol not in {"http", "https"}:
+            streams.append(stream)
+            continue
+        headers = {**stream.headers, "Range": "bytes=0-0", "Accept-Encoding": "identity"}
+        if stream.cookies:
+            headers["Cookie"] = _cookie_header(stream.cookies)
+        request = urllib.request.Request(stream.url, headers=headers)
+        with contextlib.ExitStack() as stack:
+            try:
+                response = stack.enter_context(urllib.request.urlopen(request, timeout=settings.socket_timeout))
+                unseekable, head = (False, b"") if response.status != 200 else _index_after_media(response)
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError and timeouts are OSErrors
+                log.write(f"[reelset] range check of the source failed ({one_line(exc)}): ffmpeg reads the URL")
+                streams.append(stream)
+                continue
+            if response.status != 200:
+                streams.append(stream)  # 206: the server seeks
+                continue
+            if not unseekable:
+                log.write("[reelset] the server ignores Range requests; the file needs no seeking: ffmpeg reads it")
+                streams.append(stream)
+                continue
+            log.write("[reelset] the server ignores Range requests and the file's index (moov) follows its media "
+                      "data: reading the whole file before clipping")
+            local = work / f"source-{index}.mp4"  # ffmpeg's mov demuxer reads MP4 and MOV alike
+            size = _save_source(extraction.video_id, response, head, local, settings, cancel)
+        log.write(f"[reelset] source saved: {size} bytes")
+        streams.append(dataclasses.replace(stream, url=str(local), protocol="file", headers={}, cookies=""))
+    return dataclasses.replace(extraction, streams=tuple(streams))
+
+
 def _failure(video_id: str, message: str, detail: str = "") -> Outcome:
     status = classify_error(f"{message}\n{detail}")
     return Outcome(video_id, status, " ".join(message.split()))
@@ -180,6 +317,7 @@ def fetch_clip(
         except DownloadError as exc:
             return _failure(video_id, _error_text(exc))
         try:
+            extraction = local_sources(extraction, work, settings, log, cancel=cancel)
             inputs, plan = prepare_inputs(extraction, max_height=settings.max_height,
                                           socket_timeout=settings.socket_timeout)
         except MediaError as exc:

@@ -2,8 +2,10 @@
 
 :func:`download_videos` is the whole ``reelset action100m download`` command as a library call. The run:
 
-1. takes the output folder's lock (one run per folder), removes leftovers of killed runs (``.partial/``, temporary
-   files, ``.part``/``.ytdl`` files), and opens the status file ``<out>/status.jsonl``;
+1. checks what it needs before it touches the folder (:func:`prepare_download`: the settings, ffmpeg, that the
+   folder can be written, the cookies), then takes the output folder's lock (one run per folder), removes leftovers
+   of killed runs (``.partial/``, temporary files, ``.part``/``.ytdl`` files), and opens the status file
+   ``<out>/status.jsonl``;
 2. sorts the ids: invalid ones are recorded as ``invalid`` and never touch the disk; a verified ``<id>.mp4`` counts as
    done (a file without an ``ok`` record is verified first, then adopted or removed); permanent failures are skipped
    unless ``retry_failed``;
@@ -33,7 +35,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reelset.core.atomic import atomic_write_text, remove_stale_temps
+from reelset.core.atomic import atomic_write_text, check_output, remove_stale_temps
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, executable
 from reelset.core.locks import exclusive_lock
@@ -330,40 +332,53 @@ def _result_line(outcome: Outcome, attempts: int, tries: int) -> str:
     return f"{outcome.status} {outcome.video_id} (attempt {attempts}/{tries}): {outcome.message}"
 
 
+def prepare_download(settings: DownloadSettings) -> YtdlpSession:
+    """Check what a download run needs, touching nothing: the settings, ffmpeg and ffprobe, that the output folder
+    can be written (or made), the cookies (loaded once for the run). Returns the run's yt-dlp session.
+
+    Raises:
+        ReelsetError: the run cannot start; nothing has been written.
+    """
+    settings.validate()
+    for tool in ("ffmpeg", "ffprobe"):
+        executable(tool)
+    check_output(settings.out_dir, folder=True)
+    return YtdlpSession(max_height=settings.max_height, socket_timeout=settings.socket_timeout,
+                        sleep_requests=settings.sleep_requests, cookies_file=settings.cookies,
+                        cookies_from=settings.cookies_from, extra_args=settings.yt_dlp_args)
+
+
 def download_videos(ids: Iterable[str], settings: DownloadSettings, reporter: Reporter | None = None, *,
-                    executor: Executor | str | None = None) -> DownloadSummary:
+                    executor: Executor | str | None = None, session: YtdlpSession | None = None) -> DownloadSummary:
     """Download and normalise the first ``max_duration`` seconds of each video; see the module docstring.
 
     Args:
         executor: where the attempts run (:func:`reelset.scale.executor_for`: an Executor, or a Dask scheduler's
             address, connected before the folder is touched, or ``distributed.Client``); default: in the job
             threads of this process. ``settings.jobs`` attempts are in flight either way.
+        session: the session :func:`prepare_download` returned for these settings (a caller that checks before
+            other steps write); default: prepared here.
 
     Raises:
-        ReelsetError: the run cannot start (settings, ffmpeg missing, scheduler unreachable, folder locked, cookies
-            unreadable).
+        ReelsetError: the run cannot start (settings, ffmpeg missing, the folder not writable, cookies unreadable,
+            scheduler unreachable, folder locked); nothing has been written then.
     """
     reporter = reporter or Reporter()
-    settings.validate()
-    for tool in ("ffmpeg", "ffprobe"):
-        executable(tool)
+    session = session or prepare_download(settings)
     started = time.monotonic()
     with executor_for(executor) as running:  # a cluster is connected first: an unreachable one writes nothing
-        summary = _download_into(Path(settings.out_dir), ids, settings, reporter, running)
+        summary = _download_into(Path(settings.out_dir), ids, settings, reporter, running, session)
     summary.elapsed = time.monotonic() - started
     return summary
 
 
 def _download_into(out_dir: Path, ids: Iterable[str], settings: DownloadSettings, reporter: Reporter,
-                   executor: Executor) -> DownloadSummary:
+                   executor: Executor, session: YtdlpSession) -> DownloadSummary:
     out_dir.mkdir(parents=True, exist_ok=True)
     with folder_lock(out_dir):
         removed = clean_leftovers(out_dir)
         if removed:
             reporter.line(f"cleaned {removed} leftover(s) of an interrupted run in {out_dir}")
-        session = YtdlpSession(max_height=settings.max_height, socket_timeout=settings.socket_timeout,
-                               sleep_requests=settings.sleep_requests, cookies_file=settings.cookies,
-                               cookies_from=settings.cookies_from, extra_args=settings.yt_dlp_args)
         if session.js_runtime is None and "youtube.com" in settings.url_template:
             reporter.warn("no JavaScript runtime for yt-dlp (deno >= 2.3 or node >= 22): YouTube downloads will "
                           "fail with env_error; run `reelset doctor`")

@@ -175,14 +175,20 @@ class SourceStream:
     has_audio: bool
     format_id: str
     height: int | None
+    # The server said "Accept-Ranges: bytes" when yt-dlp asked for this URL: ffmpeg can seek in it (False: unknown).
+    accepts_ranges: bool = False
 
 
 @dataclass(frozen=True)
 class Extraction:
+    """What yt-dlp resolved: ``direct`` when the URL is itself the media file (its generic extractor's direct link),
+    whose server may not be able to seek (see :func:`reelset.fetch.clip.local_sources`)."""
+
     video_id: str
     title: str | None
     duration: float | None
     streams: tuple[SourceStream, ...]
+    direct: bool = False
 
 
 class YtdlpLogger:
@@ -217,12 +223,17 @@ class _GatedYoutubeDL(yt_dlp.YoutubeDL):
     def __init__(self, params: dict[str, Any], before_request: Callable[[], None] | None):
         super().__init__(params)
         self._before_request = before_request
+        self.range_urls: set[str] = set()  # answered with "Accept-Ranges: bytes"
 
     def urlopen(self, req):
         if self._before_request is not None:
             gate, self._before_request = self._before_request, None
             gate()
-        return super().urlopen(req)
+        response = super().urlopen(req)
+        # Remembered so that a direct file whose server says it can seek costs no request of ours to find out.
+        if "bytes" in (response.headers.get("Accept-Ranges") or "").lower():
+            self.range_urls.add(response.url)
+        return response
 
 
 class YtdlpSession:
@@ -305,10 +316,10 @@ class YtdlpSession:
             streams = tuple(self._stream(ydl, info, fmt) for fmt in chosen)
         if not any(stream.has_video for stream in streams):
             raise DownloadError(f"[reelset] {video_id}: Requested format is not available (no video stream chosen)")
-        return Extraction(video_id, info.get("title"), info.get("duration"), streams)
+        return Extraction(video_id, info.get("title"), info.get("duration"), streams, bool(info.get("direct")))
 
     @staticmethod
-    def _stream(ydl: yt_dlp.YoutubeDL, info: dict, fmt: dict) -> SourceStream:
+    def _stream(ydl: _GatedYoutubeDL, info: dict, fmt: dict) -> SourceStream:
         url = fmt["url"]
         cookies = ""
         if re.match(r"https?://", url):
@@ -328,6 +339,7 @@ class YtdlpSession:
             has_audio=acodec != "none",  # unknown (None) may have audio: mapped optionally
             format_id=str(fmt.get("format_id") or ""),
             height=fmt.get("height"),
+            accepts_ranges=url in ydl.range_urls,
         )
 
 

@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelset.core.errors import ReelsetError
+from reelset.core.fiftyone_db import hide_old_mongodb_notice
 from reelset.taste.predict import Label
 from reelset.taste.results import TastedVideo
+
+hide_old_mongodb_notice()  # for library users too, not only the CLI
 
 VIDEO_FIELD = "video_tags"
 FRAME_FIELD = "tags"

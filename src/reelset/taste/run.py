@@ -34,6 +34,7 @@ skipped (features) or tagged without a thumbnail (finish), with its reason.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import hashlib
 import io
@@ -48,11 +49,18 @@ from typing import Any
 
 import numpy as np
 
-from reelset.core.atomic import atomic_write_text, remove_stale_temps, temp_path_for
+from reelset.core.atomic import atomic_write_text, check_output, remove_stale_temps, temp_path_for
+from reelset.core.cache import writable_cache_dir
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, probe, run_ffmpeg
 from reelset.core.progress import Reporter
-from reelset.features.extraction import ExtractSettings, VideoInput, VideoResult, iter_video_features
+from reelset.features.extraction import (
+    VIDEO_SUFFIXES,
+    ExtractSettings,
+    VideoInput,
+    VideoResult,
+    iter_video_features,
+)
 from reelset.scale import Executor, executor_for
 from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 from reelset.taste.dataset import FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
@@ -182,7 +190,8 @@ def make_thumbnail(video: str | Path, folder: Path, seconds: float, *, width: in
         except MediaError as exc:
             reason = str(exc)
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # never in place of the error that is on its way out
+                tmp.unlink()
     raise MediaError(f"{name}: no thumbnail ({reason})")
 
 
@@ -329,8 +338,9 @@ def run_taste(
             ``jobs`` threads here.
 
     Raises:
-        ReelsetError: a path that does not exist, bad numbers, WordNet or the model missing or unusable, a
-            scheduler that cannot be reached (before anything is written).
+        ReelsetError: a path that does not exist, folders without a video, bad numbers, ``out`` or the feature
+            cache not writable, WordNet or the model missing or unusable, a scheduler that cannot be reached (all
+            before anything is written).
     """
     reporter = reporter or Reporter(interactive=False)
     paths = [Path(path) for path in paths]
@@ -339,6 +349,11 @@ def run_taste(
     if limit is not None and limit < 0:
         raise ReelsetError(f"--limit must be at least 0, got {limit}")
     found = scan_videos(paths)
+    if not found:
+        raise ReelsetError(f"no videos found in {', '.join(map(str, paths))} (looked for {', '.join(VIDEO_SUFFIXES)})")
+    check_output(out, folder=True)
+    if use_cache:
+        writable_cache_dir(cache_dir)
     if limit is not None:
         found = found[:limit]
     with executor_for(executor, workers=jobs + 1) as running:  # jobs decode while one embeds

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reelset.core.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, is_temp_path
+from reelset.core.atomic import atomic_write_bytes, atomic_write_text, check_output, fsync_dir, is_temp_path
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.locks import exclusive_lock
 from reelset.core.http import ChecksumError, HttpError, content_length, download_file, fetch_bytes, part_path
@@ -95,7 +95,17 @@ _ATTEMPT_DIGITS = 12  # hex digits naming a cluster attempt's own partial file: 
 
 
 class ConfigError(ReelsetError):
-    """The partition, mirror or shard is missing or invalid (the official script's messages where it has one)."""
+    """The partition, mirror or shard is missing or invalid (the official script's messages where it has one).
+
+    ``setting`` is the one at fault (``"partition"``, ``"mirror"`` or ``"shard"``: the environment variable's name,
+    and the flag's without its ``--``) when :func:`config_from_environment` knows it; ``source`` says where its
+    value came from: ``"missing"`` (neither given nor set), ``"environment"`` or ``"argument"``.
+    """
+
+    def __init__(self, message: str, *, setting: str | None = None, source: str | None = None):
+        super().__init__(message)
+        self.setting = setting
+        self.source = source
 
 
 @dataclass(frozen=True)
@@ -268,20 +278,31 @@ def config_from_environment(
     other :class:`DownloadConfig` fields.
 
     Raises:
-        ConfigError: with the official message for a missing partition or mirror and a shard without a comma.
+        ConfigError: with the official message for a missing partition or mirror and a shard without a comma, its
+            ``setting`` and ``source`` set.
     """
     environ = os.environ if environ is None else environ
-    partition = partition if partition is not None else environ.get("partition")
-    if partition is None:
-        raise ConfigError(MISSING_PARTITION)
-    mirror = mirror if mirror is not None else environ.get("mirror")
-    if mirror is None:
-        raise ConfigError(MISSING_MIRROR)
-    shard = shard if shard is not None else environ.get("shard")
+    given = {"partition": partition, "mirror": mirror, "shard": shard}
+    values = {name: value if value is not None else environ.get(name) for name, value in given.items()}
+    sources = {name: "argument" if given[name] is not None else "environment" if values[name] is not None
+               else "missing" for name in given}
+    for name, message in (("partition", MISSING_PARTITION), ("mirror", MISSING_MIRROR)):
+        if values[name] is None:
+            raise ConfigError(message, setting=name, source="missing")
+
+    def parsed(name: str, parse: Callable[[str], Any]) -> Any:
+        value = values[name]
+        if not isinstance(value, str):
+            return value  # parsed already (the CLI's flags)
+        try:
+            return parse(value)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), setting=name, source=sources[name]) from None
+
     return DownloadConfig(
-        partition=partition if isinstance(partition, Partition) else Partition.parse(partition),
-        mirror=parse_mirror(mirror),
-        shard=shard if isinstance(shard, Shard) else Shard.parse(shard) if shard is not None else Shard(),
+        partition=parsed("partition", Partition.parse),
+        mirror=parsed("mirror", parse_mirror),
+        shard=parsed("shard", Shard.parse) or Shard(),
         **options,
     )
 
@@ -290,6 +311,7 @@ def config_from_environment(
 class FileFailure:
     remote_name: str
     reason: str
+    unreachable: bool = False  # the data host could not be reached
 
 
 @dataclass
@@ -303,16 +325,22 @@ class DownloadSummary:
     failed: list[FileFailure] = field(default_factory=list)
     bytes_downloaded: int = 0
     total_bytes: int | None = None  # of the selected files, when the server announced every size
+    mirrored: bool = False  # the data host is one of the official mirrors (its base URL has {mirror})
 
     def check(self) -> None:
-        """Raise a :class:`ReelsetError` naming the files that failed (they stay in the plan), if any did."""
+        """Raise a :class:`ReelsetError` naming the files that failed (they stay in the plan), if any did; when the
+        data host of a mirror could not be reached, it says how to choose another."""
         if not self.failed:
             return
         names = ", ".join(f"{failure.remote_name} ({failure.reason})" for failure in self.failed[:5])
         more = f" and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
+        another = ""
+        if self.mirrored and any(failure.unreachable for failure in self.failed):
+            another = (f", or with another mirror ({', '.join(MIRRORS)}: --mirror, or the environment variable "
+                       "mirror)")
         raise ReelsetError(
             f"{len(self.failed)} of {len(self.selected)} file(s) not downloaded: {names}{more}; they stay in "
-            f"{self.plan_path}: run the same command again to retry them"
+            f"{self.plan_path}: run the same command again to retry them{another}"
         )
 
 
@@ -328,12 +356,14 @@ _DOWNLOADED, _ALREADY_THERE, _FAILED = "downloaded", "already there", "failed"
 class FetchResult:
     """What became of one file, as a plain value (what a worker's task returns): ``outcome`` is ``"downloaded"``,
     ``"already there"`` (verified in place) or ``"failed"``, with the file's ``size`` or the failure's one-line
-    ``error``; ``md5_mismatch`` marks a file whose md5 was wrong on both downloads."""
+    ``error``; ``md5_mismatch`` marks a file whose md5 was wrong on both downloads, ``unreachable`` one whose host
+    could not be reached."""
 
     outcome: str
     size: int = 0
     error: str | None = None
     md5_mismatch: bool = False
+    unreachable: bool = False
 
 
 @dataclass(frozen=True)
@@ -369,8 +399,9 @@ def download_partition(config: DownloadConfig, reporter: Reporter | None = None,
             connects to nothing.
 
     Raises:
-        ReelsetError: the plan cannot be fetched or read, another run holds this plan, the disk is too small, the
-            scheduler cannot be reached.
+        ReelsetError: the output folder cannot be written, the plan cannot be fetched or read, another run holds
+            this plan, the disk is too small, the scheduler cannot be reached (nothing is written when the run
+            cannot start: the folder and the plan's lock are made once the plan is there).
     """
     reporter = reporter or Reporter()
     if config.dry_run:
@@ -381,6 +412,10 @@ def download_partition(config: DownloadConfig, reporter: Reporter | None = None,
 
 def _download(config: DownloadConfig, reporter: Reporter, executor: Executor) -> DownloadSummary:
     out_dir = Path(config.out_dir)
+    # The folder is checked first, and a fresh start fetches its plan before the folder or its lock exist: a run
+    # that cannot start leaves nothing.
+    check_output(out_dir, folder=True)
+    fetched = None if config.plan_path.exists() else _fetch_plan(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _plan_lock(config.plan_path):
         _remove_plan_temps(config.plan_path)
@@ -388,14 +423,15 @@ def _download(config: DownloadConfig, reporter: Reporter, executor: Executor) ->
             reporter.line(RESUMING)
         else:
             reporter.line(FRESH_DOWNLOAD)
-            data = _fetch_plan(config)
+            data = fetched if fetched is not None else _fetch_plan(config)
             atomic_write_bytes(config.plan_path, data)
             reporter.line(f">> Downloading {config.plan_url} 100.0%")
             reporter.line(f"Succesfully downloaded {config.plan_path.name} {len(data)} bytes.")
         plan = read_plan(config.plan_path)
         remote_names = select_files(plan, config.shard)
         reporter.line(f"Files remaining {len(remote_names)}")
-        summary = DownloadSummary(config.plan_path, selected=[local_name(name) for name in remote_names])
+        summary = DownloadSummary(config.plan_path, selected=[local_name(name) for name in remote_names],
+                                  mirrored="{mirror}" in config.data_base_url)
         if remote_names:
             sizes = _announced_sizes(config, remote_names)
             summary.total_bytes = None if None in sizes.values() else sum(sizes.values())
@@ -407,10 +443,13 @@ def _download(config: DownloadConfig, reporter: Reporter, executor: Executor) ->
 
 
 def _fetch_plan(config: DownloadConfig) -> bytes:
+    """The plan's bytes, checked; a 404 (the one failure a wrong partition gives) says where the partition is set."""
     try:
         data = fetch_bytes(config.plan_url, timeout=config.timeout, retries=config.retries, backoff=config.backoff)
     except HttpError as exc:
-        raise ReelsetError(f"Could not download file list: {exc} (is partition {config.partition} right?)") from exc
+        hint = (f" (is partition {config.partition} right? --partition, or the environment variable partition)"
+                if exc.status == 404 else "")
+        raise ReelsetError(f"Could not download file list: {exc}{hint}") from exc
     parse_plan(data, config.plan_url)
     return data
 
@@ -576,7 +615,9 @@ def _outcome_of(fetch: Callable[[], tuple[str, int]]) -> FetchResult:
         outcome, size = fetch()
     except ChecksumError as exc:
         return FetchResult(_FAILED, error=str(exc), md5_mismatch=True)
-    except (HttpError, OSError) as exc:
+    except HttpError as exc:
+        return FetchResult(_FAILED, error=str(exc), unreachable=exc.unreachable is not None)
+    except OSError as exc:
         return FetchResult(_FAILED, error=str(exc))
     return FetchResult(outcome, size)
 
@@ -620,7 +661,7 @@ def _record(config: DownloadConfig, plan: dict[str, Any], remote_name: str, resu
     if result.outcome == _FAILED:
         reason = "MD5 does not match!" if result.md5_mismatch else result.error
         reporter.line(f"Error downloading {remote_name}. {reason}")
-        summary.failed.append(FileFailure(remote_name, result.error or ""))
+        summary.failed.append(FileFailure(remote_name, result.error or "", result.unreachable))
         return
     if result.outcome == _ALREADY_THERE:
         reporter.line(f"Skipping already downloaded file {name}")

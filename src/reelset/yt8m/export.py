@@ -164,10 +164,15 @@ def export_records(
 
     Raises:
         CorruptRecordError: the first bad record, unless ``skip_corrupt``.
-        ReelsetError: an unknown format, records of different kinds, or nothing to export.
+        ReelsetError: an unknown format, an ``out`` named for the other format (``--to npz --out x.parquet``),
+            records of different kinds, or nothing to export. Nothing is written then.
     """
     if to not in FORMATS:
         raise ReelsetError(f"--to {to!r}: expected one of {', '.join(FORMATS)}")
+    named_for = Path(out).suffix.lower().lstrip(".")
+    if named_for in FORMATS and named_for != to:  # a .parquet file holding NPZ would fool every reader after it
+        raise ReelsetError(f"--out {out}: the name says {named_for} but --to {to} writes {to}; give --to {named_for}, "
+                           f"or an --out ending in .{to}")
     records = read_records([str(path) for path in paths], dequantize=dequantize, skip_corrupt=skip_corrupt,
                            on_corrupt=on_corrupt)
     # Views into each record's read buffer are copied into the output batch by batch, so memory stays bounded.

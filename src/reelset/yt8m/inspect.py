@@ -1,4 +1,4 @@
-"""Looking inside YouTube-8M TFRecord files (``reelset yt8m inspect``): counts, shapes, labels, one pass, flat memory."""
+"""Inside YouTube-8M TFRecord files (``reelset yt8m inspect``): counts, shapes, labels, in one pass, flat memory."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from reelset.yt8m.records import read_records
-from reelset.yt8m.vocabulary import Vocabulary
+
+if TYPE_CHECKING:  # only a type here: the vocabulary module also downloads, with requests
+    from reelset.yt8m.vocabulary import Vocabulary
 
 Record = dict[str, Any]
 
@@ -106,7 +108,8 @@ def inspect_records(
 
 
 def inspection_lines(inspection: Inspection, *, vocabulary: Vocabulary | None, top_k: int) -> list[str]:
-    """The table of ``reelset yt8m inspect``, one plain line each."""
+    """The table of ``reelset yt8m inspect``, one plain line each: a line per file, the total, then the ``top_k``
+    most frequent labels under a header (with their names and verticals when ``vocabulary`` is given)."""
     lines = []
     for stats in inspection.files:
         level = "/".join(sorted(stats.levels)) or "-"
@@ -120,7 +123,13 @@ def inspection_lines(inspection: Inspection, *, vocabulary: Vocabulary | None, t
                  f"{frames} frames, {sum(inspection.labels.values())} labels of {len(inspection.labels)} classes, "
                  f"{len(inspection.corrupt)} corrupt records skipped")
     if inspection.labels and top_k:
-        lines.append(f"top {min(top_k, len(inspection.labels))} labels:")
+        shown = min(top_k, len(inspection.labels))
+        if vocabulary is None:
+            lines.append(f"top {shown} labels (ids only: for their names run `reelset yt8m vocab` once, or give "
+                         "--vocabulary FILE):")
+        else:
+            lines.append(f"top {shown} labels:")
+        lines.append(f"  {'label':>5} {'count':>8}" + ("  name (vertical)" if vocabulary is not None else ""))
         for label, count in inspection.labels.most_common(top_k):
             name = ""
             if vocabulary is not None:

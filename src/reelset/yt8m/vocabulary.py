@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelset.core.atomic import fsync_dir
+from reelset.core.atomic import check_output, fsync_dir
 from reelset.core.cache import default_cache_dir
 from reelset.core.errors import ReelsetError
-from reelset.core.http import download_file, part_path
+from reelset.core.textfile import read_text
 from reelset.yt8m.constants import OFFICIAL_URL
 
 V2_HEADER = ("Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl", "Vertical1", "Vertical2", "Vertical3",
@@ -224,11 +224,9 @@ def load_vocabulary(path: Path, *, data_version: int = 2, source: str | None = N
     path = Path(path)
     source = source or str(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise VocabularyError(f"{source}: vocabulary file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VocabularyError(f"{source}: cannot read the vocabulary ({exc})") from None
+        text = read_text(path, expected="a vocabulary.csv", missing="vocabulary file not found")
+    except ReelsetError as exc:  # missing, a folder, unreadable, binary, not UTF-8: named as the caller names it
+        raise VocabularyError(source + str(exc).removeprefix(str(path))) from None
     try:
         vocabulary = _parse(text, source, data_version)
     except csv.Error as exc:
@@ -263,9 +261,12 @@ def fetch_vocabulary(url: str = OFFICIAL_URL, cache_dir: Path | None = None, *, 
     indices, v1 refused) before it replaces ``vocabulary.csv``, so the cache never holds an invalid file.
 
     Raises:
+        ReelsetError: the cache folder cannot be written (checked before the download).
         HttpError: the download failed.
         VocabularyError: the downloaded file is not a v2 vocabulary (it is deleted), or the cached one is damaged.
     """
+    from reelset.core.http import download_file, part_path  # requests: only when something is downloaded
+
     target = cached_vocabulary_path(cache_dir)
     if target.exists() and not refresh:
         try:
@@ -274,6 +275,7 @@ def fetch_vocabulary(url: str = OFFICIAL_URL, cache_dir: Path | None = None, *, 
             raise VocabularyError(f"{exc} (cached file: run `reelset yt8m vocab --refresh` to download it again)") \
                 from None
         return FetchedVocabulary(target, vocabulary, downloaded=False, bytes=target.stat().st_size)
+    check_output(target)  # before the download: a cache that cannot be written is the error, not the network
     staging = target.with_name(FILE_NAME + ".download")
     # A leftover partial download may come from another URL: the file is small, start afresh.
     part_path(staging).unlink(missing_ok=True)

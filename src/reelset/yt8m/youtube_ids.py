@@ -32,6 +32,7 @@ from pathlib import Path
 
 import requests
 
+from reelset.core.atomic import check_output
 from reelset.core.errors import ReelsetError
 from reelset.core.http import USER_AGENT, HttpError, fetch_bytes
 from reelset.core.video_ids import is_youtube_id, show_id, why_invalid
@@ -129,6 +130,7 @@ class YoutubeIdCache:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        check_output(self.path)  # a cache under a file, or in a folder not ours: one line naming it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
@@ -202,7 +204,10 @@ def resolve_youtube_ids(
     base_url = base_url.rstrip("/")
     ordered = _unique(str(video_id) for video_id in ids)
     results: dict[str, IdResult] = {}
-    cache = YoutubeIdCache(Path(cache_dir or default_cache_dir()) / CACHE_SUBDIR / CACHE_FILE) if use_cache else None
+    valid = [video_id for video_id in ordered if is_v2_id(video_id)]
+    # Opened (and made) only when there is something to look up: invalid ids alone leave no cache behind.
+    cache = YoutubeIdCache(Path(cache_dir or default_cache_dir()) / CACHE_SUBDIR / CACHE_FILE) \
+        if use_cache and valid else None
 
     def settle(result: IdResult) -> None:
         results[result.id] = result
@@ -210,11 +215,8 @@ def resolve_youtube_ids(
             on_result(result)
 
     try:
-        valid = []
         for video_id in ordered:
-            if is_v2_id(video_id):
-                valid.append(video_id)
-            else:
+            if not is_v2_id(video_id):
                 settle(_invalid(video_id))
         known = cache.get(base_url, valid) if cache else {}
         for video_id in valid:

@@ -10,7 +10,17 @@ import click
 
 from reelset.cli.yt8m import group
 from reelset.cli.options import scheduler_option
+from reelset.core.errors import ReelsetError
 from reelset.yt8m.constants import DATA_BASE_URL, PLAN_BASE_URL
+
+
+class _OfficialEnvOption(click.Option):
+    """An option whose environment variable (the official script's ``partition``, ``mirror``, ``shard``) the help
+    shows the usual way but the library reads, so that its values are checked with the official script's messages
+    (:func:`reelset.yt8m.download.config_from_environment`)."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        return None
 
 
 def _checked(parser: str) -> Callable:
@@ -31,13 +41,14 @@ def _checked(parser: str) -> Callable:
 
 
 @group.command("download")
-@click.option("--partition", callback=_checked("Partition.parse"), metavar="VERSION/LEVEL/SPLIT",
+@click.option("--partition", cls=_OfficialEnvOption, envvar="partition", show_envvar=True,
+              callback=_checked("Partition.parse"), metavar="VERSION/LEVEL/SPLIT",
               help="e.g. 2/frame/train; level video_level, frame_level, video or frame; split train, validate or "
-                   "test [env: partition]")
-@click.option("--mirror", callback=_checked("parse_mirror"), metavar="us|eu|asia",
-              help="Data host {mirror}.data.yt8m.org [env: mirror]")
-@click.option("--shard", callback=_checked("Shard.parse"), metavar="X,Y",
-              help="Download shard X of Y, 1 <= X <= Y (default 1,1: everything) [env: shard]")
+                   "test.")
+@click.option("--mirror", cls=_OfficialEnvOption, envvar="mirror", show_envvar=True,
+              callback=_checked("parse_mirror"), metavar="us|eu|asia", help="Data host {mirror}.data.yt8m.org.")
+@click.option("--shard", cls=_OfficialEnvOption, envvar="shard", show_envvar=True, callback=_checked("Shard.parse"),
+              metavar="X,Y", show_default="1,1", help="Download shard X of Y, 1 <= X <= Y (1,1: all the files).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
               show_default=True, help="Folder of the files and of the plan <partition>_download_plan.json.")
 @click.option("--jobs", type=click.IntRange(min=1), default=4, show_default=True,
@@ -90,10 +101,31 @@ def download_command(partition, mirror, shard, scheduler, **options) -> None:
     path (a shared file system); the workers must reach the data host. This process alone keeps the plan and
     prints the lines above, as files finish; a worker that dies mid-file has its file taken up by another, which
     resumes from what it left. The files and the plan are the same as a local run's.
+
+    \b
+    Examples:
+      reelset yt8m download --partition 2/video/validate --mirror us --shard 1,1000 --out yt8m/ --dry-run
+      reelset yt8m download --partition 2/frame/train --mirror eu --shard 1,1000 --out yt8m/ --jobs 8
+      shard=1,100 partition=2/video/train mirror=asia reelset yt8m download --out yt8m/
     """
     from reelset.core.progress import Reporter
-    from reelset.yt8m.download import config_from_environment, download_partition
+    from reelset.yt8m.download import ConfigError, config_from_environment, download_partition
 
-    config = config_from_environment(partition=partition, mirror=mirror, shard=shard, **options)
+    try:
+        config = config_from_environment(partition=partition, mirror=mirror, shard=shard, **options)
+    except ConfigError as exc:
+        raise ReelsetError(f"{exc}{_where_set(exc)}") from exc
     download_partition(config, Reporter(), executor=scheduler or None).check()
+
+
+def _where_set(error) -> str:
+    """Where the faulty setting of a :class:`~reelset.yt8m.download.ConfigError` comes from, and the other way to
+    set it (the official messages name only the environment variable)."""
+    if error.setting is None:
+        return ""
+    if error.source == "missing":
+        return f" (or the flag --{error.setting})"
+    if error.source == "environment":
+        return f" (from the environment variable {error.setting}; the flag --{error.setting} overrides it)"
+    return ""
 

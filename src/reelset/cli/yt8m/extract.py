@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reelset.cli.yt8m import group
-from reelset.cli.options import scheduler_option
+from reelset.cli.options import CACHE_DIR_DEFAULT, scheduler_option
 from reelset.core.errors import ReelsetError
 from reelset.features.constants import BACKBONES, DEFAULT_BACKBONE, DEVICE_CHOICES, default_model_dir
 
@@ -40,21 +40,25 @@ def _flag(name: str, default: bool, help: str):
 @_both("image_feature_key", default="rgb", show_default=True, help="Key of the image features (and mean_<key>).")
 @_both("video_file_feature_key", default="id", show_default=True, help="Context key of the video path.")
 @_flag("insert_zero_audio_features", False,
-       "Write 128 zero bytes of audio per frame as the original did (default: no audio, and the record says so).")
-@_both("model_dir", type=click.Path(path_type=Path, file_okay=False), default=default_model_dir, show_default=True,
+       "Write 128 zero bytes of audio per frame as the original did; without it the records have no audio and say "
+       "so.")
+@_both("model_dir", type=click.Path(path_type=Path, file_okay=False), default=default_model_dir,
+       show_default="~/yt8m",
        help="Where the inception-yt8m files go (downloaded once, checksums recorded and verified).")
 @click.option("--expected-sha256", default=None, help="Pin the inception-yt8m archives' sha256 (name=digest,...).")
 @click.option("--device", default="auto", show_default=True,
               help=f"Where the backbone runs: {DEVICE_CHOICES} (auto: a GPU when there is one).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Frames per forward pass (default: the backbone's, 8 on a CPU, 128 on a GPU).")
+              show_default="the backbone's: 8 on a CPU, 128 on a GPU", help="Frames per forward pass.")
 @click.option("--jobs", "decode_workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Videos decoded at the same time (while the model embeds).")
 @click.option("--cache-dir", envvar="REELSET_CACHE_DIR", show_envvar=True,
               type=click.Path(path_type=Path, file_okay=False), default=None,
+              show_default=CACHE_DIR_DEFAULT,
               help="Cache of finished videos' features (by content hash and settings).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
-@click.option("--shard-size", type=click.IntRange(min=1), default=None, help="Videos per output file.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=None, show_default="all in one file",
+              help="Videos per output file.")
 @scheduler_option
 @click.pass_context
 def extract_command(ctx: click.Context, input_videos_csv: Path, output_tfrecords_file: Path, no_cache: bool,
@@ -66,6 +70,13 @@ def extract_command(ctx: click.Context, input_videos_csv: Path, output_tfrecords
     unreadable video is reported and skipped; the run ends with "Successfully encoded N out of M videos" and
     exits 1 when a video failed. Reruns reuse the feature cache. With --scheduler, each video is decoded and
     embedded on a Dask worker and this process writes the records (the same file as a local run).
+
+    \b
+    Examples:
+      reelset yt8m extract --input-videos-csv videos.csv --output-tfrecords-file features.tfrecord
+      reelset yt8m extract --input_videos_csv ~/Videos --output_tfrecords_file mine.tfrecord --jobs 4
+      reelset yt8m extract --input-videos-csv videos.csv --output-tfrecords-file yt8m.tfrecord \\
+          --backbone inception-yt8m --device cuda --shard-size 1000
     """
     from reelset.core.progress import Reporter
     from reelset.features.extraction import ExtractSettings, extract, read_inputs

@@ -34,8 +34,16 @@ def _report_corrupt(message: str) -> None:
 @SKIP_CORRUPT
 def inspect_command(files, vocabulary, top_k, as_json, skip_corrupt) -> None:
     """Count records, videos and frames of YouTube-8M TFRecord files, show their features and backbone, and the
-    most frequent labels (with names and verticals when a vocabulary is available). Every record's CRCs are
-    checked; the first bad record stops the run (exit 1) unless --skip-corrupt."""
+    most frequent labels: their ids, and their names and verticals once `reelset yt8m vocab` has cached the
+    vocabulary (or with --vocabulary). Every record's CRCs are checked; the first bad record stops the run (exit 1)
+    unless --skip-corrupt.
+
+    \b
+    Examples:
+      reelset yt8m inspect train0208.tfrecord
+      reelset yt8m inspect *.tfrecord --top-k 20 --vocabulary vocabulary.csv
+      reelset yt8m inspect train0208.tfrecord --json > records.jsonl
+    """
     from reelset.core.progress import Reporter
     from reelset.yt8m.inspect import feature_shapes, inspect_records, inspection_lines
     from reelset.yt8m.vocabulary import resolve_vocabulary
@@ -74,7 +82,14 @@ def export_command(files, to, out, out_dir, dequantize, skip_corrupt, scheduler)
 
     With --out-dir, each input file becomes its own output (encoded on a Dask worker with --scheduler; this process
     writes the files, the same bytes either way). One --out file is encoded here, with or without a scheduler: a
-    Parquet file's encoding cannot be split across processes.
+    Parquet file's encoding cannot be split across processes. An --out named for the other format (--to npz
+    --out x.parquet) is refused.
+
+    \b
+    Examples:
+      reelset yt8m export train0208.tfrecord --to parquet --out train0208.parquet
+      reelset yt8m export *.tfrecord --to parquet --out-dir parquet/
+      reelset yt8m export train0208.tfrecord --to npz --dequantize --out train0208.npz
     """
     if (out is None) == (out_dir is None):
         raise click.UsageError("give exactly one of --out FILE and --out-dir FOLDER")

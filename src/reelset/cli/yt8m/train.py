@@ -19,8 +19,9 @@ FILES = click.argument("files", nargs=-1, required=True,
 MODEL_DIR = click.argument("model_dir", type=click.Path(path_type=Path, file_okay=False))
 DEVICE = click.option("--device", default="auto", show_default=True,
                       help=f"Where the network runs: {DEVICE_CHOICES} (auto: a GPU when torch sees one).")
-THREADS = click.option("--threads", type=click.IntRange(min=1), default=None,
-                       help="CPU threads for torch (default: torch's choice, one per core).")
+# --threads, not --jobs: the threads torch gives one computation (a batch), not items processed side by side.
+THREADS = click.option("--threads", type=click.IntRange(min=1), default=None, show_default="one per core",
+                       help="CPU threads torch uses for each batch.")
 
 
 def _set_threads(threads: int | None) -> None:
@@ -55,8 +56,8 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--features", default="auto", show_default=True,
               help="Features to train on, comma separated (rgb; rgb,audio). auto: rgb plus audio when every record "
                    "has audio. Your own videos have no YouTube-8M audio: train on rgb for them.")
-@click.option("--classes", default=None,
-              help="Predict only these classes: label ids or vocabulary names, comma separated (default: all).")
+@click.option("--classes", default=None, show_default="all",
+              help="Predict only these classes: label ids or vocabulary names, comma separated.")
 @click.option("--verticals", is_flag=True,
               help="Predict the vocabulary's 25 verticals (a video's: those of its labels) instead of classes.")
 @vocabulary_option
@@ -71,9 +72,10 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
               help="Stop after this many epochs without a better validation GAP.")
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="After early stopping, train again on all videos for the best number of epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Videos per step (default: the model's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="the model's",
+              help="Videos per step.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Adam's learning rate (default: the model's).")
+              show_default="the model's", help="Adam's learning rate.")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True, help="L2 penalty.")
 @click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same model.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=300, show_default=True,
@@ -93,6 +95,12 @@ def train_command(files, out, level, model, option_values, features, classes, ve
     on all videos. Every epoch is checkpointed in --out: run the same command again to resume after an
     interruption. The model directory records the feature space (backbone, features, widths), the classes and the
     vocabulary; `reelset yt8m evaluate` and `predict` use it.
+
+    \b
+    Examples:
+      reelset yt8m train train*.tfrecord --out model
+      reelset yt8m train frame/train*.tfrecord --out nextvlad --level frame --model nextvlad --option clusters=64
+      reelset yt8m train mine.tfrecord --out my-model --features rgb --verticals --vocabulary vocabulary.csv
     """
     from reelset.core.progress import Reporter
     from reelset.yt8m.training.loop import TrainSettings, train
@@ -136,7 +144,13 @@ def train_command(files, out, level, model, option_values, features, classes, ve
 @THREADS
 def evaluate_command(model_dir, files, as_json, device, threads) -> None:
     """GAP@20, mAP, Hit@1 and PERR of a trained model on records (the starter code's metrics), and a table per
-    vertical when the model knows the verticals of its classes."""
+    vertical when the model knows the verticals of its classes.
+
+    \b
+    Examples:
+      reelset yt8m evaluate model validate*.tfrecord
+      reelset yt8m evaluate model validate*.tfrecord --json --device cpu --threads 4
+    """
     from reelset.core.progress import Reporter
     from reelset.yt8m.model import load_model
     from reelset.yt8m.training.evaluation import evaluate_model
@@ -165,7 +179,13 @@ def evaluate_command(model_dir, files, as_json, device, threads) -> None:
 @THREADS
 def predict_command(model_dir, files, top_k, as_json, device, threads) -> None:
     """The top classes of every video of the records, with names and probabilities, one line per video
-    ("<id>: <name> <score>, ..."), in file order."""
+    ("<id>: <name> <score>, ..."), in file order.
+
+    \b
+    Examples:
+      reelset yt8m predict model test*.tfrecord --top-k 3
+      reelset yt8m predict my-model mine.tfrecord --json > predictions.jsonl
+    """
     from reelset.yt8m.model import load_model
     from reelset.yt8m.training.evaluation import predict_records
 

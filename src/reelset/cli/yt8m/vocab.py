@@ -7,16 +7,17 @@ from pathlib import Path
 import click
 
 from reelset.cli.yt8m import group
+from reelset.cli.options import CACHE_DIR_DEFAULT
 from reelset.yt8m.constants import OFFICIAL_URL
 
 CACHE_DIR_OPTION = click.option(
     "--cache-dir", envvar="REELSET_CACHE_DIR", show_envvar=True, type=click.Path(path_type=Path, file_okay=False),
-    default=None, help="reelset's cache folder (default: $XDG_CACHE_HOME/reelset or ~/.cache/reelset).")
+    default=None, show_default=CACHE_DIR_DEFAULT, help="reelset's cache folder.")
 
 vocabulary_option = click.option(
     "--vocabulary", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-    help="The v2 vocabulary.csv to name classes with (default: the one `reelset yt8m vocab` cached, if any). "
-         "The 2017 label_names.csv is refused: its ids are not v2's.")
+    show_default="the one `reelset yt8m vocab` cached, if any",
+    help="The v2 vocabulary.csv to name classes with. The 2017 label_names.csv is refused: its ids are not v2's.")
 """Use as ``@vocabulary_option`` and pass the value to :func:`reelset.yt8m.vocabulary.resolve_vocabulary`."""
 
 
@@ -29,6 +30,11 @@ def vocab_command(url: str, cache_dir: Path | None, refresh: bool) -> None:
 
     The file is checked (header, indices 0..N-1 without gaps, not the 2017 label_names.csv) before it takes its
     cache name <cache>/yt8m/vocabulary.csv; later runs reuse it. Prints its path, size, classes and verticals.
+
+    \b
+    Examples:
+      reelset yt8m vocab
+      reelset yt8m vocab --refresh --cache-dir /data/reelset-cache
     """
     from reelset.core.progress import Reporter
     from reelset.yt8m.vocabulary import fetch_vocabulary

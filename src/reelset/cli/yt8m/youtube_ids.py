@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reelset.cli.options import old_name, prefer_old
 from reelset.cli.yt8m import group
 from reelset.cli.yt8m.vocab import CACHE_DIR_OPTION
 from reelset.core.errors import ReelsetError
+from reelset.core.textfile import read_text
 from reelset.core.video_ids import show_id
 from reelset.yt8m.constants import DEFAULT_BASE_URL, DEFAULT_JOBS, MAX_JOBS
 
@@ -18,17 +20,26 @@ if TYPE_CHECKING:
 
 
 def _read_ids_file(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReelsetError(f"{path}: cannot read the ids file ({exc})") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    """The ids of ``path``, one per line (blank lines and # comments skipped); invalid ones are kept (reported per
+    id later), but a file without a single valid id is refused before any request."""
+    from reelset.yt8m.youtube_ids import is_v2_id
+
+    text = read_text(path, expected="an ids file (one YouTube-8M id per line)")
+    ids = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not ids:
+        raise ReelsetError(f"{path}: no ids (the file is empty or holds only comments); list one YouTube-8M id, "
+                           "such as XE00, per line")
+    if not any(is_v2_id(video_id) for video_id in ids):
+        raise ReelsetError(f"{path}: no valid YouTube-8M id in its {len(ids)} line(s); the first: {show_id(ids[0])} "
+                           "(a v2 id is 4 characters of A-Z a-z 0-9 _ -, such as XE00)")
+    return ids
 
 
 @group.command("youtube-ids")
 @click.argument("ids", nargs=-1)
-@click.option("--ids-file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--ids", "ids_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="A file of ids, one per line (blank lines and # comments skipped).")
+@old_name("--ids-file", "old_ids_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
               help="Host of the JSONP answers, each at <base-url>/2/j/i/<id[:2]>/<id>.js.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -38,7 +49,7 @@ def _read_ids_file(path: Path) -> list[str]:
 @click.option("--retry-gone", is_flag=True, help="Ask again about ids the cache knows as gone.")
 @click.option("--jobs", type=click.IntRange(1, MAX_JOBS), default=DEFAULT_JOBS, show_default=True,
               help="Requests in flight at once.")
-def youtube_ids_command(ids, ids_file, base_url, out, cache_dir, no_cache, retry_gone, jobs) -> None:
+def youtube_ids_command(ids, ids_file, old_ids_file, base_url, out, cache_dir, no_cache, retry_gone, jobs) -> None:
     """Map 4-character YouTube-8M v2 ids such as XE00 to YouTube video ids.
 
     \b
@@ -46,14 +57,22 @@ def youtube_ids_command(ids, ids_file, base_url, out, cache_dir, no_cache, retry
     Gone videos (the endpoint answers with an error) and failures go to stderr, one line each, then a summary
     line. Answers are cached in <cache>/yt8m/youtube_ids.sqlite: a rerun asks only for what is missing.
     Exit code 1 when some ids could not be answered (network, malformed answers): run again to retry them.
+
+    \b
+    Examples:
+      reelset yt8m youtube-ids XE00 nXSc
+      reelset yt8m youtube-ids --ids yt8m_ids.txt --out youtube_ids.csv --jobs 8
     """
+    ids_file = prefer_old(old_ids_file, ids_file)
     wanted = list(ids) + (_read_ids_file(ids_file) if ids_file else [])
     if not wanted:
-        raise click.UsageError("give ids as arguments or with --ids-file")
-    from reelset.core.atomic import atomic_write_text
+        raise click.UsageError("give ids as arguments or with --ids FILE")
+    from reelset.core.atomic import atomic_write_text, check_output
     from reelset.core.progress import Reporter
     from reelset.yt8m.youtube_ids import FAILED, INVALID, OK, resolve_youtube_ids, summary_line
 
+    if out:
+        check_output(out)  # before any request: the answers would be lost with nowhere to write them
     reporter = Reporter()
     with reporter.live():
         bar = reporter.task("youtube ids", total=len(dict.fromkeys(wanted)))

@@ -30,6 +30,7 @@ refuses it rather than mixing the two.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -41,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reelset.core.atomic import atomic_output, atomic_write_text, remove_stale_temps
+from reelset.core.atomic import atomic_output, atomic_write_text, check_output, remove_stale_temps
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.locks import exclusive_lock
 from reelset.features.backbones.device import resolve_device, torch_gpu_count
@@ -491,12 +492,16 @@ def train(
         data and settings returns its summary without training.
 
     Raises:
-        ReelsetError: bad settings, records that cannot be trained on (see :func:`~.data.load_videos`), a checkpoint
-            or model of another training in ``out``, an unavailable device.
+        ReelsetError: bad settings, ``out`` not writable, records that cannot be trained on (see
+            :func:`~.data.load_videos`), a checkpoint or model of another training in ``out``, an unavailable
+            device; a run that fails before its first checkpoint leaves no new folder or lock file in ``out``.
     """
     out = Path(out)
     if resume not in RESUME_MODES:
         raise TrainingError(f"resume={resume!r}: expected one of {', '.join(RESUME_MODES)}")
+    check_output(out, folder=True)  # before the records are read: that may take long
+    if resume == "require" and not any((out / name).is_file() for name in (CHECKPOINT_FILE, MODEL_FILE)):
+        raise TrainingError(f"--resume: {out} has no checkpoint to resume")  # as _prepare_out says, sooner
     if settings.epochs < 1 or settings.patience < 1 or not 0 <= settings.validation_fraction < 1:
         raise TrainingError("epochs and patience must be at least 1, the validation fraction in [0, 1)")
     candidates = _candidates(settings)
@@ -525,9 +530,16 @@ def train(
     validation.fingerprint(digest)
     job = _Job(settings, candidates, class_set, space, reason, training, validation, paths,
                [Path(p) for p in validation_paths or []], vocabulary, resolved_device, digest.hexdigest())
+    created = not out.is_dir()
     out.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(out / LOCK_FILE, f"{out}: another training is running in this model directory"):
-        return _execute(job, out, resume, on_epoch, on_batch)
+    try:
+        with exclusive_lock(out / LOCK_FILE, f"{out}: another training is running in this model directory"):
+            return _execute(job, out, resume, on_epoch, on_batch)
+    except BaseException:
+        if created:  # stopped before its first checkpoint (out of memory, Ctrl-C): no empty folder is left
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
 
 
 @dataclass
