@@ -282,6 +282,7 @@ def inputs(root: Path) -> dict[str, str]:
     paths["binary_wordnet"] = given / "wordnet"
     paths["binary_wordnet"].mkdir()
     (paths["binary_wordnet"] / "data.noun").write_bytes(bytes(range(256)) * 4)
+    (paths["binary_wordnet"] / "index.noun").write_bytes(bytes(range(256)) * 4)
     paths["readonly"] = given / "read-only"
     paths["readonly"].mkdir()
     # A video nothing gets to decode: the run must fail on its outputs before it opens any input video.

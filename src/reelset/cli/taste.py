@@ -16,7 +16,7 @@ from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("taste-report"),
               show_default=True, help="Folder for report.html, predictions.json/.csv and thumbnails/.")
 @click.option("--model", "model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              show_default="the offline ImageNet tagger with WordNet categories",
+              show_default="the offline ImageNet tagger, told in YouTube-8M's entities and verticals",
               help="A trained YouTube-8M model folder (rgb features only).")
 @click.option("--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
               help="Labels per video (and per second), best first, whatever their score.")
@@ -39,7 +39,7 @@ from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
                    "--model-dir`).")
 @click.option("--wordnet-dir", envvar="REELSET_WORDNET_DIR", show_envvar=True,
               type=click.Path(path_type=Path, file_okay=False), default=None, show_default="/usr/share/wordnet",
-              help="Folder holding WordNet 3.0's data.noun (Debian's wordnet-base puts it in /usr/share/wordnet).")
+              help="Folder holding WordNet 3.0's data.noun and index.noun (Debian's wordnet-base).")
 @scheduler_option
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: Path | None, top_k: int,
@@ -48,9 +48,12 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
             scheduler: str | None) -> None:
     """Tag your own videos (folders, searched recursively, or files) and report what you like to film.
 
-    Writes OUT/report.html (one self-contained file: top categories, how they change over time, every video with
-    its thumbnail and tags, what was skipped and why), OUT/predictions.json and .csv, OUT/thumbnails/, and a
-    FiftyOne dataset. Features are cached by content: a rerun only decodes new videos. With --scheduler, the
+    Says what each video shows in YouTube-8M's terms (its vertical, e.g. "Pets & Animals", and entity tags such as
+    "Cat"; low scores marked unsure), when it was taken (the phone's metadata, else the file's time), where (GPS in
+    the metadata, named offline), its shots, and which videos are near-duplicates. Writes OUT/report.html (with
+    OUT/thumbnails/ next to it: verticals, tags, a year in review, places, best moments, every video filterable by
+    vertical, year and place, what was skipped and why), OUT/predictions.json and .csv, and a FiftyOne dataset.
+    Features are cached by content: a rerun only decodes new videos. With --scheduler, the
     cluster's workers decode, embed and thumbnail the videos (they must see the videos, OUT and --cache-dir at the
     same absolute paths); this process tags them and writes every output. Exits 0 when at least one video was
     tagged.

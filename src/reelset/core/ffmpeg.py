@@ -86,6 +86,9 @@ class MediaInfo:
     video: VideoStream | None
     audio: AudioStream | None
     creation_time: str | None = None  # the container's (else the video stream's) creation_time tag, as written
+    # The container's metadata tags, then each stream's for names the container lacks (phones' creation date and
+    # ISO 6709 location: reelset.taste.capture reads them).
+    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
 def _fraction(text: str | None) -> float | None:
@@ -146,7 +149,16 @@ def parse_probe(source: str, report: dict) -> MediaInfo:
         video=video,
         audio=audio,
         creation_time=_creation_time(fmt, streams),
+        tags=_tags(fmt, streams),
     )
+
+
+def _tags(fmt: dict, streams: list[dict]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for tags in [fmt.get("tags") or {}, *((stream.get("tags") or {}) for stream in streams)]:
+        for name, value in tags.items():
+            merged.setdefault(str(name), str(value))
+    return merged
 
 
 def _creation_time(fmt: dict, streams: list[dict]) -> str | None:

@@ -12,13 +12,15 @@ else. Probing is not here either: that is :func:`reelset.core.ffmpeg.probe`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 from reelset.core.atomic import atomic_output, atomic_write_text, temp_path_for
 from reelset.core.ffmpeg import run_ffmpeg
 
-__all__ = ["make_hls", "make_video"]
+__all__ = ["make_hls", "make_phone_video", "make_video"]
 
 _AUDIO_ENCODERS = {"aac": "aac", "mp3": "libmp3lame", "opus": "libopus"}
 # Audio codecs each container takes. Opus in mp4 needs ffmpeg's experimental mode, so it is offered in mkv/webm only.
@@ -177,6 +179,101 @@ def make_hls(
     _run_ffmpeg(args, master)
     atomic_write_text(master, _without_audio_only_variants(master.read_text()), durable=False)
     return master
+
+
+def make_phone_video(
+    path: str | Path,
+    *,
+    style: str = "android",
+    when: datetime | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    altitude: float | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+    seconds: float = 1.0,
+    width: int = 160,
+    height: int = 90,
+    source: str | Path | None = None,
+    **video_options,
+) -> Path:
+    """Write a video carrying when and where it was taken the way phones write it, and return its path.
+
+    ``style="android"`` (Android's MediaMuxer): ``creation_time`` in UTC and the position as ISO 6709
+    (``+48.8584+002.2945/``) in the ``location`` tag. In an ``.mp4`` (what phones write) ffmpeg stores it as a
+    3GPP ``loci`` box, not Android's ``©xyz``, but ffprobe reads either back the same: ``location`` and
+    ``location-eng``, both ``+48.8584+002.2945/``; it parses the text first and drops what it cannot parse. In a
+    ``.mov`` it is a ``©xyz`` box holding the text as given (ffprobe: ``location`` only), so a malformed
+    ``location`` for a test goes in a ``.mov``.
+
+    ``style="apple"`` (an iPhone's ``.MOV``): QuickTime metadata keys (``-movflags use_metadata_tags`` writes them
+    in the ``mdta`` form iPhones use): ``com.apple.quicktime.creationdate`` (the local time with its zone:
+    ``when``'s own, ``2023-07-14T12:00:00+0200``), ``com.apple.quicktime.location.ISO6709`` (with the altitude when
+    given, ``+48.8584+002.2945+035.000/``), ``com.apple.quicktime.make``/``model``; and ``creation_time`` in UTC.
+
+    ffprobe shows all of these among the container's (format) tags.
+
+    Args:
+        path: ``.mp4`` or ``.mov`` (either style; phones use ``.mp4`` and ``.mov`` respectively).
+        when: An aware datetime; None writes no time at all (ffmpeg adds none by itself).
+        lat, lon, altitude: Degrees and metres; None for ``lat``/``lon`` writes no position.
+        extra_tags: More container tags, written as given (e.g. a malformed ``location``, to test a reader).
+        seconds, width, height, video_options: As :func:`make_video` (small and short by default).
+        source: a video whose streams to use (e.g. a photo made into a video) instead of making one.
+
+    Raises:
+        ValueError: An unknown style, a naive ``when``, only one of ``lat``/``lon``, or what :func:`make_video`
+            refuses.
+        reelset.core.ffmpeg.MediaError: ffmpeg failed.
+    """
+    path = Path(path)
+    container = path.suffix.lower()
+    if style not in ("android", "apple"):
+        raise ValueError(f"style must be 'android' or 'apple', got {style!r}")
+    if container not in _QUICKTIME_CONTAINERS:
+        raise ValueError(f"phone videos are .mp4 or .mov, not {container!r}")
+    if when is not None and when.utcoffset() is None:
+        raise ValueError("when must be an aware datetime (phones know their time zone)")
+    if (lat is None) != (lon is None):
+        raise ValueError("give both lat and lon, or neither")
+    tags = _phone_tags(style, when, lat, lon, altitude)
+    tags.update(extra_tags or {})
+    movflags = ["+use_metadata_tags"] if style == "apple" else []
+    if video_options.pop("faststart", False):
+        movflags.append("+faststart")
+    # make_video writes no tags; ffmpeg adds them when copying the streams into the final file.
+    with tempfile.TemporaryDirectory(prefix="reelset-phone-") as folder:
+        plain = Path(source) if source is not None else make_video(
+            Path(folder) / f"plain{container}", seconds=seconds, width=width, height=height, **video_options)
+        with atomic_output(path, durable=False) as output:
+            _run_ffmpeg([
+                "-i", str(plain), "-map", "0", "-c", "copy",
+                *(["-movflags", "".join(movflags)] if movflags else []),
+                *(arg for name, value in tags.items() for arg in ("-metadata", f"{name}={value}")),
+                "-f", _MUXERS[container], str(output),
+            ], path)
+    return path
+
+
+def _phone_tags(
+    style: str, when: datetime | None, lat: float | None, lon: float | None, altitude: float | None
+) -> dict[str, str]:
+    """The container tags a phone of ``style`` writes, formatted as it formats them."""
+    tags: dict[str, str] = {}
+    if when is not None:
+        tags["creation_time"] = when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # ISO 6709 as both phones write it: 4 decimals, degrees zero-padded to 2 (latitude) and 3 (longitude) digits.
+    position = f"{lat:+08.4f}{lon:+09.4f}" if lat is not None else None
+    if style == "android":
+        if position:
+            tags["location"] = f"{position}/"
+        return tags
+    tags["com.apple.quicktime.make"] = "Apple"
+    tags["com.apple.quicktime.model"] = "iPhone 13"
+    if when is not None:
+        tags["com.apple.quicktime.creationdate"] = when.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if position:
+        tags["com.apple.quicktime.location.ISO6709"] = f"{position}{'' if altitude is None else f'{altitude:+08.3f}'}/"
+    return tags
 
 
 def _check_video_request(

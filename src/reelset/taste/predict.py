@@ -1,17 +1,24 @@
-"""From a video's features to what it shows: per-class scores, per-second scores, and the top labels.
+"""From a video's features to what it shows, in YouTube-8M's terms: per-label scores, per-second scores, the top
+labels (each marked ``unsure`` when its score is too low to state as a fact), and the video's vertical.
 
-Two taggers follow :class:`Tagger`:
+Two taggers follow :class:`Tagger`, and both speak YouTube-8M's language (its 3,862 entities and 25 verticals,
+:mod:`reelset.taste.verticals`), so the report reads the same whichever made it:
 
 - :class:`ImageNetTagger` (the offline default): EfficientNet-Lite0's own ImageNet classifier applied to each
-  frame's features (``classify_features``: cached features are tagged without decoding again); a video's scores
-  are the mean over its frames of the per-frame class probabilities; labels are ImageNet classes and their
-  ``category`` the WordNet-derived category (:mod:`reelset.taste.tagger`).
+  frame's features (``classify_features``: cached features are tagged without decoding again). Each of the 1,000
+  classes is mapped onto a YouTube-8M entity by :func:`reelset.taste.verticals.imagenet_mapping`; the probabilities of
+  the classes mapped to one entity add up to that entity's score ("Egyptian cat" and "tabby" both count as "Cat");
+  a class that maps to no entity keeps its ImageNet name, in vertical "Other". A video's scores are the mean over
+  its frames. A label is unsure below :data:`IMAGENET_UNSURE_BELOW` (a probability) or when the mapping that made it
+  is itself unsure (confidence under :data:`MAPPING_UNSURE_BELOW`).
 - :class:`Yt8mTagger`: a trained YouTube-8M model (``reelset.yt8m.model.load_model``); the video's features must
-  come from the backbone the model was trained on; labels are YouTube-8M entities and their ``category`` the
-  entity's vertical (``""`` when the vocabulary does not say). Per-second scores only from frame-level models that
-  give them (``predict_frames``).
+  come from the backbone the model was trained on; labels are YouTube-8M entities and their vertical the model's
+  (else the shipped vocabulary's for that name; ``""`` for a class it does not know). Scores are independent
+  probabilities: unsure below :data:`YT8M_UNSURE_BELOW`. Per-second scores only from frame-level models that give
+  them (``predict_frames``).
 
-Labels are the top ``k`` classes whatever their score, best first; equal scores keep the class order.
+Labels are the top ``k`` whatever their score, best first; equal scores keep the label order. A video's vertical is
+the one whose labels' scores add up highest (:func:`video_vertical`).
 """
 
 from __future__ import annotations
@@ -27,15 +34,18 @@ from reelset.core.errors import ReelsetError
 from reelset.features.backbones import EFFICIENTNET_LITE0, RECORD_KEY, Backbone, load_backbone
 from reelset.features.extraction import VideoFeatures
 
+NUM_IMAGENET_CLASSES = 1000
+
 
 @dataclass(frozen=True)
 class Label:
-    """One predicted label: the fine name (an ImageNet class or a YouTube-8M entity), its score in [0, 1], and its
-    group (category or vertical)."""
+    """One predicted label: the fine name (an ImageNet class or a YouTube-8M entity), its score in [0, 1], its
+    group (category or vertical), and whether the score is too low to state it as a fact (``unsure``)."""
 
     name: str
     score: float
     category: str
+    unsure: bool = False
 
 
 class Tagger(Protocol):
@@ -45,9 +55,10 @@ class Tagger(Protocol):
         backbone: the backbone whose features it reads (extraction uses it).
         names: the fine label of each class index.
         groups: the category (or vertical) of each class index, ``""`` when unknown.
-        group_kind: ``"category"`` or ``"vertical"``: what the report calls the groups.
+        group_kind: ``"vertical"``: what the report calls the groups (both taggers give YouTube-8M verticals).
         description: one line for the report (what model, what labels).
         scores_sum_to_one: whether a video's scores are a distribution (ImageNet) or independent (YouTube-8M).
+        unsure: when one of its labels is unsure.
     """
 
     backbone: str
@@ -56,15 +67,44 @@ class Tagger(Protocol):
     group_kind: str
     description: str
     scores_sum_to_one: bool
+    unsure: Unsure
 
     def scores(self, features: VideoFeatures) -> tuple[np.ndarray, np.ndarray | None]:
         """``(num_classes,)`` scores of the video and ``(frames, num_classes)`` per-frame scores (or None)."""
 
 
-def top_labels(scores: np.ndarray, names: Sequence[str], groups: Sequence[str], k: int) -> list[Label]:
-    """The ``k`` best classes, best first (a stable sort: equal scores keep the class order)."""
+IMAGENET_UNSURE_BELOW = 0.3  # a mean probability: under it, the frames mostly show something else
+MAPPING_UNSURE_BELOW = 0.5  # ImageNet class -> entity mappings that climbed far or matched an ambiguous word
+YT8M_UNSURE_BELOW = 0.5  # an independent probability: under it the model leans towards "no"
+
+
+@dataclass(frozen=True)
+class Unsure:
+    """When a label is unsure: its score under ``below``, or the label's own ``confidence`` (by label index, e.g.
+    an ImageNet-to-entity mapping's) under ``confidence_below``."""
+
+    below: float = 0.0
+    confidence: Sequence[float] | None = None
+    confidence_below: float = MAPPING_UNSURE_BELOW
+
+    def __call__(self, index: int, score: float) -> bool:
+        return score < self.below or (self.confidence is not None
+                                      and self.confidence[index] < self.confidence_below)
+
+
+def top_labels(scores: np.ndarray, names: Sequence[str], groups: Sequence[str], k: int,
+               unsure: Unsure | None = None) -> list[Label]:
+    """The ``k`` best labels, best first (a stable sort: equal scores keep the label order)."""
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")[:k]
-    return [Label(names[index], float(scores[index]), groups[index]) for index in order]
+    unsure = unsure or Unsure()
+    return [Label(names[index], float(scores[index]), groups[index], unsure(int(index), float(scores[index])))
+            for index in order]
+
+
+def video_vertical(scores: np.ndarray, groups: Sequence[str]) -> str:
+    """The vertical whose labels' scores add up highest (``""`` when no label has one; ties: the first seen)."""
+    totals = {group: score for group, score in group_scores(scores, groups).items() if group}
+    return max(totals, key=totals.__getitem__) if totals else ""
 
 
 @dataclass(frozen=True)
@@ -77,19 +117,21 @@ class FrameTopLabels:
     scores: np.ndarray
     names: Sequence[str]
     groups: Sequence[str]
+    unsure: Unsure | None = None
 
     @classmethod
     def from_scores(cls, frame_scores: np.ndarray, names: Sequence[str], groups: Sequence[str],
-                    k: int) -> FrameTopLabels:
+                    k: int, unsure: Unsure | None = None) -> FrameTopLabels:
         frame_scores = np.asarray(frame_scores, np.float32)
         classes = np.argsort(-frame_scores, axis=1, kind="stable")[:, :k].astype(np.int32)
-        return cls(classes, np.take_along_axis(frame_scores, classes, axis=1), names, groups)
+        return cls(classes, np.take_along_axis(frame_scores, classes, axis=1), names, groups, unsure)
 
     def __len__(self) -> int:
         return len(self.classes)
 
     def __getitem__(self, frame: int) -> list[Label]:
-        return [Label(self.names[index], float(score), self.groups[index])
+        unsure = self.unsure or Unsure()
+        return [Label(self.names[index], float(score), self.groups[index], unsure(int(index), float(score)))
                 for index, score in zip(self.classes[frame], self.scores[frame])]
 
     def __iter__(self):
@@ -105,23 +147,51 @@ def group_scores(scores: np.ndarray, groups: Sequence[str]) -> dict[str, float]:
 
 
 class ImageNetTagger:
-    """The 1,000 ImageNet classes of EfficientNet-Lite0, grouped into WordNet categories."""
+    """The 1,000 ImageNet classes of EfficientNet-Lite0, told as YouTube-8M entities and verticals (module
+    docstring)."""
 
-    group_kind = "category"
+    group_kind = "vertical"
     scores_sum_to_one = True
 
-    def __init__(self, backbone: Backbone, taxonomy):
+    def __init__(self, backbone: Backbone, mappings: Sequence):
         if backbone.name != EFFICIENTNET_LITE0 or not hasattr(backbone, "classify_features"):
             raise ReelsetError(f"the offline tagger needs the {EFFICIENTNET_LITE0} backbone, not {backbone.name}")
+        if len(mappings) != NUM_IMAGENET_CLASSES:
+            raise ReelsetError(f"the ImageNet mapping has {len(mappings)} classes, not {NUM_IMAGENET_CLASSES}")
         self._backbone = backbone
         self.backbone = backbone.name
-        self.names = list(taxonomy.names)
-        self.groups = list(taxonomy.category_of)
-        self.description = (f"offline tagger: {EFFICIENTNET_LITE0}'s ImageNet classifier (1,000 classes from "
-                            f"imagenet-classes), {len(taxonomy.categories)} categories derived from WordNet 3.0")
+        index_of: dict[str, int] = {}
+        self.names: list[str] = []
+        self.groups: list[str] = []
+        confidence: list[float] = []
+        label_of_class = np.empty(len(mappings), np.int64)
+        entities = {mapping.entity for mapping in mappings if mapping.entity}
+        for mapping in mappings:
+            if mapping.entity:
+                name, sure = mapping.entity, float(mapping.confidence)
+            else:  # the class itself, in "Other" (never a name taken by an entity)
+                name = mapping.name if mapping.name not in entities else f"{mapping.name} (ImageNet)"
+                sure = 1.0
+            if name not in index_of:
+                index_of[name] = len(self.names)
+                self.names.append(name)
+                self.groups.append(mapping.vertical)
+                confidence.append(sure)
+            label = index_of[name]
+            if sure > confidence[label]:  # the surest mapping names the entity's vertical
+                confidence[label], self.groups[label] = sure, mapping.vertical
+            label_of_class[mapping.index] = label
+        self._label_of_class = label_of_class
+        self.unsure = Unsure(IMAGENET_UNSURE_BELOW, tuple(confidence))
+        mapped = sum(1 for mapping in mappings if mapping.entity)
+        self.description = (f"offline tagger: {EFFICIENTNET_LITE0}'s ImageNet classifier, its 1,000 classes told as "
+                            f"{len(entities)} YouTube-8M entities ({mapped} classes mapped through WordNet 3.0; "
+                            f"the other {len(mappings) - mapped} in \"Other\")")
 
     def scores(self, features: VideoFeatures) -> tuple[np.ndarray, np.ndarray | None]:
-        per_frame = np.asarray(self._backbone.classify_features(features.features), np.float32)
+        classes = np.asarray(self._backbone.classify_features(features.features), np.float32)
+        per_frame = np.zeros((len(classes), len(self.names)), np.float32)
+        np.add.at(per_frame.T, self._label_of_class, classes.T)  # the classes of one label add up
         return per_frame.mean(axis=0).astype(np.float32), per_frame
 
 
@@ -142,7 +212,13 @@ class Yt8mTagger:
         self.backbone = model.backbone
         self.names = list(model.class_names)
         groups = list(getattr(model, "class_groups", None) or [""] * len(self.names))
+        if not all(groups):  # the vocabulary shipped with reelset knows the verticals of YouTube-8M's names
+            from reelset.taste.verticals import load_entities
+
+            known = {entity.name: entity.verticals[0] for entity in load_entities() if entity.verticals}
+            groups = [group or known.get(name, "") for group, name in zip(groups, self.names)]
         self.groups = [group or "" for group in groups]
+        self.unsure = Unsure(YT8M_UNSURE_BELOW)
         self.description = (f"YouTube-8M {model.level}-level model {source} ({len(self.names)} entities, "
                             f"{model.backbone} features)")
 
@@ -177,11 +253,11 @@ def load_tagger(model=None, *, device: str = "auto", wordnet_dir: Path | None = 
             backbone cannot be loaded here (the message says which and why).
     """
     if model is None:
-        from reelset.taste.tagger import load_taxonomy
+        from reelset.taste.verticals import imagenet_mapping
 
-        taxonomy = load_taxonomy(wordnet_dir, cache_dir=cache_dir)  # first: a missing WordNet fails fast
+        mappings = imagenet_mapping(wordnet_dir, cache_dir=cache_dir)  # first: a missing WordNet fails fast
         backbone = load_backbone(EFFICIENTNET_LITE0, device=device)
-        return ImageNetTagger(backbone, taxonomy), backbone
+        return ImageNetTagger(backbone, mappings), backbone
     source = str(model) if isinstance(model, (str, Path)) else "given"
     loaded = load_yt8m_model(model, device=device) if isinstance(model, (str, Path)) else model
     tagger = Yt8mTagger(loaded, source)

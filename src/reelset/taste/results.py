@@ -30,6 +30,12 @@ class TastedVideo:
         thumbnail: the JPEG written for it, or None when it could not be made.
         from_cache: its features came from the cache.
         warnings: damaged file decoded up to the damage, thumbnail not made, ...
+        vertical: the video's YouTube-8M vertical (:data:`reelset.taste.verticals` names; "Other" when its labels
+            map to none), "" when not known.
+        lat, lon: where it was filmed (degrees, WGS 84, from the file's metadata), or None.
+        place: that place as a person names it ("Paris, France"), or None.
+        shots: how many shots (scene cuts + 1), or None when not counted.
+        duplicate_of: the path of the video this one is a near-duplicate of (counted once, as that one), or None.
     """
 
     path: str
@@ -46,6 +52,12 @@ class TastedVideo:
     thumbnail: Path | None = None
     from_cache: bool = False
     warnings: list[str] = field(default_factory=list)
+    vertical: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    place: str | None = None
+    shots: int | None = None
+    duplicate_of: str | None = None
 
     @property
     def main_group(self) -> str:

@@ -7,9 +7,13 @@ and a thumbnail at the second that best shows the top label -> ``predictions.jso
 
 Outputs under ``out``, each written atomically:
 
-- ``predictions.json``: ``[{"path", "labels": [{"name", "score", "category"}, ...]}, ...]``, one entry per tagged
-  video in scan order, the top k labels best first whatever their score (scores rounded to 6 decimals);
-- ``predictions.csv``: the same, one row per video and label rank: ``path,rank,name,score,category`` (rank from 1);
+- ``predictions.json``: one entry per tagged video in scan order: ``path``, ``vertical`` (YouTube-8M's, "Other"
+  when its labels map to none), ``labels`` (the top k best first whatever their score: ``name``, ``score`` rounded
+  to 6 decimals, ``vertical``, ``unsure``), ``taken`` (ISO 8601 with its zone), ``taken_from`` (``"metadata"`` or
+  ``"file"``), ``place`` ("City, Country" or null), ``lat``, ``lon``, ``duration`` (seconds), ``shots``,
+  ``duplicate_of`` (the path of the video it repeats, or null);
+- ``predictions.csv``: the same, one row per video and label rank (:data:`PREDICTION_COLUMNS`; ``rank`` from 1,
+  ``label_vertical`` and ``unsure`` (0/1) the label's, empty for null);
 - ``thumbnails/``: one JPEG per video (``<name>-<hash>.jpg``, reused while the video and the chosen second are the
   same; pictures of videos no longer in the run are removed);
 - ``report.html``: :mod:`reelset.taste.report`.
@@ -64,12 +68,16 @@ from reelset.features.extraction import (
 from reelset.scale import Executor, executor_for
 from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
 from reelset.taste.dataset import FRAME_FIELD, VIDEO_FIELD, DatasetSummary, write_dataset
-from reelset.taste.predict import FrameTopLabels, Tagger, load_tagger, top_labels
+from reelset.taste.predict import FrameTopLabels, Tagger, load_tagger, top_labels, video_vertical
 from reelset.taste.report import ReportInput, write_report
 from reelset.taste.results import UNKNOWN_GROUP, SkippedFile, TastedVideo
-from reelset.taste.scan import TakenAt, scan_videos, taken_at
+from reelset.taste.capture import APPLE_CREATIONDATE, Capture, capture_facts, parse_metadata_time
+from reelset.taste.scan import TakenAt, scan_videos
+from reelset.taste.verticals import OTHER
 
 THUMBNAIL_WIDTH = 320
+MOMENT_WIDTH = 480  # the best moments are shown larger than the cards' thumbnails
+TOP_MOMENTS = 6  # best moments shown: of the verticals with the most videos
 _THUMBNAIL_NAME = re.compile(r"^.+-[0-9a-f]{12}\.jpg$")
 
 
@@ -130,15 +138,46 @@ def summary_lines(summary: TasteSummary) -> list[str]:
     return lines
 
 
+def mark_duplicates(videos: Sequence[TastedVideo], hashes: Sequence[np.ndarray]) -> None:
+    """``duplicate_of`` of each near-duplicate (a re-encode, trim or copy: :mod:`reelset.taste.duplicates`): the
+    path of the one kept, the longest (then largest, then first found)."""
+    from reelset.taste.duplicates import VideoHashes, find_duplicates
+
+    known = [VideoHashes(video_hashes, video.duration or video.seconds, video.width or 0, video.height or 0)
+             for video, video_hashes in zip(videos, hashes)]
+    for duplicate, kept in find_duplicates(known).items():
+        videos[duplicate].duplicate_of = videos[kept].path
+
+
+def name_places(videos: Sequence[TastedVideo]) -> None:
+    """Each video filmed where its metadata says gets that place's name (offline: :mod:`reelset.taste.places`,
+    whose data is loaded only when some video has a location)."""
+    located = [video for video in videos if video.lat is not None and video.lon is not None]
+    if not located:
+        return
+    from reelset.taste.places import places_of
+
+    for video, place in zip(located, places_of((video.lat, video.lon) for video in located)):
+        video.place = None if place is None else place.name
+
+
 def _round(score: float) -> float:
     return round(float(score), 6)
 
 
 def predictions_records(videos: Iterable[TastedVideo]) -> list[dict]:
-    """``predictions.json``'s content."""
-    return [{"path": video.path,
-             "labels": [{"name": label.name, "score": _round(label.score), "category": label.category}
-                        for label in video.labels]} for video in videos]
+    """``predictions.json``'s content (module docstring)."""
+    return [{"path": video.path, "vertical": video.vertical,
+             "labels": [{"name": label.name, "score": _round(label.score), "vertical": label.category,
+                         "unsure": label.unsure} for label in video.labels],
+             "taken": video.taken.when.isoformat(), "taken_from": video.taken.source, "place": video.place,
+             "lat": video.lat, "lon": video.lon,
+             "duration": None if video.duration is None else round(float(video.duration), 3),
+             "shots": video.shots, "duplicate_of": video.duplicate_of} for video in videos]
+
+
+PREDICTION_COLUMNS = ("path", "vertical", "rank", "name", "score", "label_vertical", "unsure", "taken", "taken_from",
+                      "place", "lat", "lon", "duration", "shots", "duplicate_of")
 
 
 def write_predictions(out: Path, videos: Sequence[TastedVideo]) -> tuple[Path, Path]:
@@ -148,10 +187,14 @@ def write_predictions(out: Path, videos: Sequence[TastedVideo]) -> tuple[Path, P
     atomic_write_text(json_path, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "rank", "name", "score", "category"])
+    writer.writerow(PREDICTION_COLUMNS)
     for record in records:
+        shown = {key: "" if value is None else value for key, value in record.items()}
         for rank, label in enumerate(record["labels"], 1):
-            writer.writerow([record["path"], rank, label["name"], repr(label["score"]), label["category"]])
+            writer.writerow([shown["path"], shown["vertical"], rank, label["name"], repr(label["score"]),
+                             label["vertical"], int(label["unsure"]), shown["taken"], shown["taken_from"],
+                             shown["place"], shown["lat"], shown["lon"], shown["duration"], shown["shots"],
+                             shown["duplicate_of"]])
     atomic_write_text(csv_path, buffer.getvalue())
     return json_path, csv_path
 
@@ -207,12 +250,14 @@ def _best_second(frame_scores: np.ndarray | None, timestamps: np.ndarray, best_c
 @dataclass(frozen=True)
 class FinishTask:
     """One tagged video's facts and thumbnail to make (in a thread here, or as a Dask task): the path as found
-    (``label``, for messages), the absolute path to open, the absolute thumbnails folder, the second to show."""
+    (``label``, for messages), the absolute path to open, the absolute thumbnails folder, the second to show, and
+    the seconds its 1 fps samples cover (shots are counted and frames hashed over that span)."""
 
     label: str
     path: str
     thumbnails: str
     seconds: float
+    span: float = 0.0
 
 
 PROBED_FIELDS = ("duration", "size_bytes", "frame_rate", "frame_count", "width", "height")  # of TastedVideo
@@ -220,31 +265,44 @@ PROBED_FIELDS = ("duration", "size_bytes", "frame_rate", "frame_count", "width",
 
 @dataclass(frozen=True)
 class VideoFacts:
-    """What :func:`finish_video` found: when the video was taken, ffprobe's facts (by :data:`PROBED_FIELDS` name,
-    absent when unknown), the name of its thumbnail in the thumbnails folder (None when none could be made), and
-    the new warnings."""
+    """What :func:`finish_video` found: when and where the video was taken (:mod:`reelset.taste.capture`; whether
+    the time carries the zone it was filmed in, as iPhones write it), ffprobe's facts (by :data:`PROBED_FIELDS`
+    name, absent when unknown), the name of its thumbnail in the thumbnails folder (None when none could be made),
+    and the new warnings."""
 
     taken: TakenAt
     probed: dict[str, Any] = field(default_factory=dict)
     thumbnail: str | None = None
     warnings: tuple[str, ...] = ()
+    lat: float | None = None
+    lon: float | None = None
+    filmed_zone: bool = False
+    shots: int | None = None
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # for near-duplicates
 
     def apply(self, video: TastedVideo, thumbnails: Path) -> None:
         """Fill ``video`` in, its thumbnail in ``thumbnails`` (the folder as this process names it) and its time in
-        this process's time zone."""
+        the zone it was filmed in when known, else this process's."""
         for name in PROBED_FIELDS:
             setattr(video, name, self.probed.get(name))
-        video.taken = TakenAt(self.taken.when.astimezone(), self.taken.source)
+        when = self.taken.when if self.filmed_zone else self.taken.when.astimezone()
+        video.taken = TakenAt(when, self.taken.source)
+        video.lat, video.lon = self.lat, self.lon
+        video.shots = self.shots
         video.thumbnail = None if self.thumbnail is None else thumbnails / self.thumbnail
         video.warnings.extend(self.warnings)
 
 
-def _taken(task: FinishTask, creation_time: str | None, warnings: list[str]) -> TakenAt:
+def _capture(task: FinishTask, tags: dict[str, str], warnings: list[str]) -> tuple[Capture, bool]:
+    """When and where (and whether the time is in the zone it was filmed in)."""
     try:
-        return taken_at(task.path, creation_time)
+        capture = capture_facts(tags, task.path)
     except OSError as exc:  # gone since it was decoded
         warnings.append(f"{task.label}: {one_line(exc, strerror=True)}")
-        return TakenAt(datetime.now().astimezone(), "file")
+        return Capture(datetime.now().astimezone(), "file"), False
+    apple = parse_metadata_time(next((value for name, value in tags.items()
+                                      if name.lower() == APPLE_CREATIONDATE.lower()), None))
+    return capture, apple is not None and apple.utcoffset() is not None and capture.taken == apple
 
 
 def finish_video(task: FinishTask) -> VideoFacts:
@@ -252,10 +310,11 @@ def finish_video(task: FinishTask) -> VideoFacts:
     task (a worker thread here, or a Dask worker: it writes the video's thumbnail, nothing else)."""
     warnings: list[str] = []
     probed: dict[str, Any] = {}
-    creation_time = thumbnail = None
+    tags: dict[str, str] = {}
+    thumbnail = None
     try:
         info = probe(f"file:{Path(task.path).resolve()}", label=task.label, timeout=120)
-        creation_time = info.creation_time
+        tags = info.tags
         probed.update(duration=info.duration, size_bytes=info.size)
         if info.video is not None:
             probed.update(frame_rate=info.video.fps, frame_count=info.video.frame_count)
@@ -264,19 +323,46 @@ def finish_video(task: FinishTask) -> VideoFacts:
             probed["frame_count"] = max(1, round(probed["frame_rate"] * probed["duration"]))
     except MediaError as exc:
         warnings.append(str(exc))
-    taken = _taken(task, creation_time, warnings)
+    capture, filmed_zone = _capture(task, tags, warnings)
     try:
         thumbnail = make_thumbnail(task.path, Path(task.thumbnails), task.seconds, label=task.label).name
     except (MediaError, OSError) as exc:
         warnings.append(str(exc))
-    return VideoFacts(taken, probed, thumbnail, tuple(warnings))
+    shots, hashes = _moments(task, warnings)
+    return VideoFacts(TakenAt(capture.taken, capture.taken_from), probed, thumbnail, tuple(warnings),
+                      capture.lat, capture.lon, filmed_zone, shots, hashes)
+
+
+HASH_FRAME_SIZE = (224, 224)  # the frames the near-duplicate rule was measured on (tests/taste/test_duplicates.py)
+
+
+def _moments(task: FinishTask, warnings: list[str]) -> tuple[int | None, np.ndarray]:
+    """How many shots the span the samples cover has, and the perceptual hashes of its 1 fps frames."""
+    from reelset.features.frames import decode_frames
+    from reelset.taste.duplicates import frame_hashes
+    from reelset.taste.shots import detect_shots
+
+    span = max(task.span, 1.0)
+    shots = None
+    hashes = np.zeros(0, np.uint64)
+    try:
+        shots = len(detect_shots(task.path, max_seconds=span))
+    except ReelsetError as exc:
+        warnings.append(f"{task.label}: shots not counted ({exc})")
+    try:
+        decoded = decode_frames(task.path, fps=1.0, max_frames=max(1, int(round(span))), size=HASH_FRAME_SIZE)
+        hashes = frame_hashes(decoded.frames)
+    except MediaError as exc:
+        warnings.append(f"{task.label}: not compared for duplicates ({exc})")
+    return shots, hashes
 
 
 def _finish_failed(task: FinishTask, error: BaseException) -> VideoFacts:
     """A finish task that failed for good (on a cluster: its worker died too often): the video stays tagged,
     without facts or thumbnail."""
     warnings = [f"{task.label}: ffprobe and thumbnail failed: {one_line(error, typed=True)}"]
-    return VideoFacts(_taken(task, None, warnings), warnings=tuple(warnings))
+    capture, _ = _capture(task, {}, warnings)
+    return VideoFacts(TakenAt(capture.taken, capture.taken_from), warnings=tuple(warnings))
 
 
 def _reason(result: VideoResult) -> str:
@@ -284,20 +370,59 @@ def _reason(result: VideoResult) -> str:
     return result.error[len(prefix):] if result.error.startswith(prefix) else result.error
 
 
-def _tag(result: VideoResult, tagger: Tagger, top_k: int) -> tuple[TastedVideo, np.ndarray, float]:
-    """A video's labels from its features: the video (its facts still to find), its class scores, and the second
-    that best shows its top label."""
+def _tag(result: VideoResult, tagger: Tagger, top_k: int
+         ) -> tuple[TastedVideo, np.ndarray, np.ndarray | None, float]:
+    """A video's labels from its features: the video (its facts still to find), its label scores, its per-second
+    label scores (or None), and the second that best shows its top label."""
     features = result.features
     scores, frame_scores = tagger.scores(features)
     if scores.shape != (len(tagger.names),):
         raise ReelsetError(f"the tagger gave {scores.shape} scores for {len(tagger.names)} classes")
     video = TastedVideo(
-        path=result.video.path, labels=top_labels(scores, tagger.names, tagger.groups, top_k),
+        path=result.video.path, labels=top_labels(scores, tagger.names, tagger.groups, top_k, tagger.unsure),
         frame_labels=None if frame_scores is None else FrameTopLabels.from_scores(
-            frame_scores, tagger.names, tagger.groups, top_k),
+            frame_scores, tagger.names, tagger.groups, top_k, tagger.unsure),
         timestamps=np.asarray(features.timestamps, np.float64), taken=None, from_cache=result.from_cache,
-        warnings=list(features.warnings))
-    return video, scores, _best_second(frame_scores, video.timestamps, int(np.argmax(scores)))
+        warnings=list(features.warnings), vertical=video_vertical(scores, tagger.groups))
+    return video, scores, frame_scores, _best_second(frame_scores, video.timestamps, int(np.argmax(scores)))
+
+
+class BestMoments:
+    """Per vertical, the moment of the whole library that shows it best: the second of the video whose frame scores
+    for that vertical's labels add up highest (the report's "best moments"; frame-level taggers only)."""
+
+    def __init__(self, groups: Sequence[str]):
+        self.verticals = sorted({group for group in groups if group})
+        column = {vertical: index for index, vertical in enumerate(self.verticals)}
+        self._of_label = np.zeros((len(groups), len(self.verticals)), np.float32)
+        for label, group in enumerate(groups):
+            if group:
+                self._of_label[label, column[group]] = 1.0
+        self.best: dict[str, tuple[float, str, float]] = {}  # vertical -> (score, video path as found, second)
+
+    def add(self, path: str, frame_scores: np.ndarray | None, timestamps: np.ndarray) -> None:
+        if frame_scores is None or len(frame_scores) == 0 or len(frame_scores) != len(timestamps):
+            return
+        by_vertical = np.asarray(frame_scores, np.float32) @ self._of_label  # (frames, verticals)
+        frames = by_vertical.argmax(axis=0)
+        for column, vertical in enumerate(self.verticals):
+            score = float(by_vertical[frames[column], column])
+            if score > self.best.get(vertical, (0.0,))[0]:
+                self.best[vertical] = (score, path, float(timestamps[frames[column]]))
+
+    def thumbnails(self, verticals: Sequence[str], folder: Path) -> dict[str, tuple[str, Path | None]]:
+        """For each of ``verticals`` that has a moment: (video path, its picture in ``folder``, or None)."""
+        found: dict[str, tuple[str, Path | None]] = {}
+        for vertical in verticals:
+            if vertical not in self.best:
+                continue
+            _, path, second = self.best[vertical]
+            try:
+                picture = make_thumbnail(path, folder, second, width=MOMENT_WIDTH)
+            except (MediaError, OSError):
+                picture = None
+            found[vertical] = (path, picture)
+        return found
 
 
 def _absolute(path: str | Path) -> str:
@@ -329,7 +454,7 @@ def run_taste(
         top_k: labels per video (and per second), whatever their score.
         limit: tag only the first N videos found.
         dataset: the FiftyOne dataset to create or update; None for none.
-        cache_dir: the feature cache (and the memo of the WordNet categories); default reelset's cache folder.
+        cache_dir: the feature cache (and the memo of the ImageNet-to-YouTube-8M mapping); default reelset's cache folder.
         use_cache: read and write the feature cache.
         jobs: videos decoded (and probed, thumbnailed) at the same time on this machine (without ``executor``).
         reporter: progress bars and warnings (a quiet one by default).
@@ -377,6 +502,8 @@ def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Execut
     shared_thumbnails = _absolute(thumbnails)  # for the tasks
     summary = TasteSummary(out, tagger=tagger.description)
     totals = np.zeros(len(tagger.names), np.float64)
+    moments = BestMoments(tagger.groups)
+    hashes: list[np.ndarray] = []  # of summary.videos, in order
     waiting: collections.deque[TastedVideo] = collections.deque()  # tagged, in order, their facts on the way
     with reporter.live():
         bar = reporter.task("tagging videos", total=len(found))
@@ -390,29 +517,37 @@ def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Execut
                     summary.skipped.append(SkippedFile(result.video.path, _reason(result)))
                     reporter.warn(f"skipped {result.error}")
                     continue
-                video, scores, seconds = _tag(result, tagger, top_k)
+                video, scores, frame_scores, seconds = _tag(result, tagger, top_k)
+                moments.add(video.path, frame_scores, video.timestamps)
                 totals[:] += scores  # in place: the array of the enclosing function
                 summary.from_cache += result.from_cache
                 tagged += 1
                 for warning in video.warnings:
                     reporter.warn(warning)
                 waiting.append(video)
-                yield FinishTask(video.path, _absolute(video.path), shared_thumbnails, seconds)
+                span = float(video.timestamps[-1]) + 1.0 if len(video.timestamps) else 0.0
+                yield FinishTask(video.path, _absolute(video.path), shared_thumbnails, seconds, span)
             finishing.update(total=tagged)
 
         for facts in executor.map_ordered(finish_video, finish_tasks(), on_error=_finish_failed):
             video = waiting.popleft()
             facts.apply(video, thumbnails)
+            hashes.append(facts.hashes)
             finishing.advance()
             for warning in facts.warnings:
                 reporter.warn(warning)
             summary.videos.append(video)
     remove_stale_temps(thumbnails)  # left by a task whose worker died while it wrote
+    counts = collections.Counter(video.vertical for video in summary.videos if video.vertical not in ("", OTHER))
+    best_moments = moments.thumbnails([vertical for vertical, _ in counts.most_common(TOP_MOMENTS)], thumbnails)
     used = {video.thumbnail.name for video in summary.videos if video.thumbnail is not None}
+    used |= {picture.name for _, picture in best_moments.values() if picture is not None}
     for stale in thumbnails.glob("*.jpg"):
         if _THUMBNAIL_NAME.match(stale.name) and stale.name not in used:
             stale.unlink(missing_ok=True)
 
+    name_places(summary.videos)
+    mark_duplicates(summary.videos, hashes)
     write_predictions(out, summary.videos)
     grand_total = totals.sum()
     shares: dict[str, float] = {}
@@ -423,7 +558,7 @@ def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Execut
                  ReportInput(sources=[str(path) for path in paths],
                              tagger=tagger.description, top_k=top_k,
                              group_kind=tagger.group_kind if any(tagger.groups) else "none",
-                             from_cache=summary.from_cache, group_shares=shares))
+                             from_cache=summary.from_cache, group_shares=shares, best_moments=best_moments))
     if dataset:
         summary.dataset = write_dataset(dataset, summary.videos, description=tagger.description)
     return summary

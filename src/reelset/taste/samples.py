@@ -20,7 +20,7 @@ import numpy as np
 
 from reelset.core.atomic import atomic_output
 from reelset.core.ffmpeg import run_ffmpeg
-from reelset.sandbox.media import make_video
+from reelset.sandbox.media import make_phone_video, make_video
 
 _MUXERS = {".mp4": "mp4", ".mov": "mov", ".m4v": "mp4", ".mkv": "matroska"}
 
@@ -108,7 +108,8 @@ def make_broken_files(folder: str | Path) -> dict[Path, str]:
 
 @dataclass(frozen=True)
 class SampleVideo:
-    """One video of the sample library: file name, photo (or None for a test pattern), and when it was taken."""
+    """One video of the sample library: file name, photo (or None for a test pattern), when it was taken, and
+    where (``(lat, lon)``, written as an iPhone (``.mov``) or an Android phone (``.mp4``) writes it)."""
 
     name: str
     photo: str | None
@@ -116,6 +117,7 @@ class SampleVideo:
     hflip: bool = False
     seconds: float = 4.0
     modified: datetime | None = None  # the file's modification time, for one without a creation time
+    where: tuple[float, float] | None = None
 
 
 def _day(year: int, month: int, day: int, hour: int = 12) -> datetime:
@@ -126,11 +128,12 @@ def _day(year: int, month: int, day: int, hour: int = 12) -> datetime:
 # modification time counts), one of them a screen recording of a test pattern.
 SAMPLE_LIBRARY: Sequence[SampleVideo] = (
     SampleVideo("2024/01/cat-on-the-sofa.mp4", "chelsea", _day(2024, 1, 7)),
-    SampleVideo("2024/01/morning-espresso.mov", "coffee", _day(2024, 1, 21, 8)),
+    SampleVideo("2024/01/morning-espresso.mov", "coffee", _day(2024, 1, 21, 8), where=(48.8584, 2.2945)),
     SampleVideo("2024/03/cat-again.mp4", "chelsea", _day(2024, 3, 2), hflip=True),
     SampleVideo("2024/04/museum-portrait.mp4", "grace_hopper", _day(2024, 4, 13)),
-    SampleVideo("2024/05/launch-day.mkv", "rocket", _day(2024, 5, 18)),
-    SampleVideo("2024/06/coffee-with-friends.mp4", "coffee", _day(2024, 6, 9, 10), hflip=True),
+    SampleVideo("2024/05/launch-day.mp4", "rocket", _day(2024, 5, 18), where=(28.5729, -80.6490)),
+    SampleVideo("2024/06/coffee-with-friends.mp4", "coffee", _day(2024, 6, 9, 10), hflip=True,
+                where=(-33.8568, 151.2153)),
     SampleVideo("2024/08/new-motorbike.m4v", "motorcycle_left", _day(2024, 8, 3)),
     SampleVideo("2024/10/cat-nap.mp4", "chelsea", _day(2024, 10, 26)),
     SampleVideo("unsorted/screen-recording.mp4", None, None, modified=_day(2024, 11, 15)),
@@ -158,8 +161,15 @@ def make_sample_library(folder: str | Path, *, broken: bool = True, size_cap: in
                 height, width = photo.shape[:2]
                 scale = min(1.0, size_cap / width)
                 size = (int(width * scale) // 2 * 2, int(height * scale) // 2 * 2)
-                make_photo_video(photo, path, seconds=sample.seconds, size=size, hflip=sample.hflip,
-                                 creation_time=sample.taken)
+                if sample.where is None:
+                    make_photo_video(photo, path, seconds=sample.seconds, size=size, hflip=sample.hflip,
+                                     creation_time=sample.taken)
+                else:  # as the phone wrote it: its time and position in the container's metadata
+                    with tempfile.TemporaryDirectory(prefix="reelset-sample-") as scratch:
+                        plain = make_photo_video(photo, Path(scratch) / f"plain{path.suffix}", seconds=sample.seconds,
+                                                 size=size, hflip=sample.hflip)
+                        make_phone_video(path, style="apple" if path.suffix == ".mov" else "android",
+                                         when=sample.taken, lat=sample.where[0], lon=sample.where[1], source=plain)
         if sample.modified is not None:
             os.utime(path, (sample.modified.timestamp(), sample.modified.timestamp()))
     if broken:

@@ -5,16 +5,14 @@ name starts with a dot are left out (macOS's ``._IMG_0001.MOV`` resource forks, 
 temporary files). A file named on the command line is taken whatever its suffix (ffmpeg decides whether it is a
 video). Each video is listed once, in the order of the paths given, sorted within a folder.
 
-When a video was taken: the ``creation_time`` tag cameras and phones write into the container (UTC), else the
-file's modification time; both shown in the local time zone.
+When a video was taken: :class:`TakenAt` (read by :mod:`reelset.taste.capture`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from reelset.core.errors import ReelsetError
@@ -57,23 +55,3 @@ class TakenAt:
 
     when: datetime
     source: str
-
-
-def parse_creation_time(text: str | None) -> datetime | None:
-    """A container's ``creation_time`` (ISO 8601, e.g. ``2023-07-14T10:00:00.000000Z``) as an aware datetime, or
-    None when absent or unreadable. A time without a zone is UTC, as the tag is defined."""
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text.strip().replace(" ", "T"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def taken_at(path: str | Path, creation_time: str | None) -> TakenAt:
-    """The video's creation time from its metadata, else its file's modification time."""
-    when = parse_creation_time(creation_time)
-    if when is not None:
-        return TakenAt(when.astimezone(), "metadata")
-    return TakenAt(datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).astimezone(), "file")
