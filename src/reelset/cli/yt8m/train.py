@@ -138,26 +138,52 @@ def train_command(files, out, level, model, option_values, features, classes, ve
 @group.command("evaluate")
 @MODEL_DIR
 @FILES
+@click.option("--segments", is_flag=True,
+              help="The segment task instead (v3 records, 3/frame/validate): the 2019 challenge's mAP over the "
+                   "1,000 rated classes of the 5-second segments the model ranks.")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, show_default="20",
+              help="With --segments: classes kept per segment (the starter code's --top_k).")
+@click.option("--max-per-class", type=click.IntRange(min=1), default=None, show_default="100000",
+              help="With --segments: segments listed per class (the starter code's --segment_max_pred).")
 @click.option("--json", "as_json", is_flag=True,
-              help='One JSON object on stdout: {"gap", "map", "hit_at_1", "perr", "num_videos"}.')
+              help='One JSON object on stdout: {"gap", "map", "hit_at_1", "perr", "num_videos"}; with --segments '
+                   '{"map", "classes", "classes_without_positives", "num_videos", "num_segments", "rated", '
+                   '"positives", "max_per_class", "top_k"}.')
 @DEVICE
 @THREADS
-def evaluate_command(model_dir, files, as_json, device, threads) -> None:
+def evaluate_command(model_dir, files, segments, top_k, max_per_class, as_json, device, threads) -> None:
     """GAP@20, mAP, Hit@1 and PERR of a trained model on records (the starter code's metrics), and a table per
-    vertical when the model knows the verticals of its classes.
+    vertical when the model knows the verticals of its classes. With --segments: the segment task's metric, as
+    the starter code's inference.py and segment_eval_inference.py compute it.
 
     \b
     Examples:
       reelset yt8m evaluate model validate*.tfrecord
       reelset yt8m evaluate model validate*.tfrecord --json --device cpu --threads 4
+      reelset yt8m evaluate nextvlad 3/frame/validate/validate*.tfrecord --segments
     """
     from reelset.core.progress import Reporter
     from reelset.yt8m.model import load_model
-    from reelset.yt8m.training.evaluation import evaluate_model
 
+    _check_segment_options(segments, top_k=top_k, max_per_class=max_per_class)
     _set_threads(threads)
     model = load_model(model_dir, device=device)
     reporter = Reporter()
+    if segments:
+        from reelset.yt8m.segments import MAX_PER_CLASS, TOP_K, evaluate_segments
+
+        with reporter.live():
+            bar = reporter.task("videos", total=None)
+            result = evaluate_segments(model, files, top_k=top_k or TOP_K,
+                                       max_per_class=max_per_class or MAX_PER_CLASS, on_record=bar.advance)
+        if as_json:
+            print(json.dumps(result.as_json()), flush=True)
+            return
+        for line in result.lines():
+            reporter.line(line)
+        return
+    from reelset.yt8m.training.evaluation import evaluate_model
+
     with reporter.live():
         bar = reporter.task("videos", total=None)
         evaluation = evaluate_model(model, files, on_record=bar.advance)
@@ -169,29 +195,55 @@ def evaluate_command(model_dir, files, as_json, device, threads) -> None:
         reporter.line(line)
 
 
+def _check_segment_options(segments: bool, **values) -> None:
+    given = [f"--{name.replace('_', '-')}" for name, value in values.items() if value is not None]
+    if given and not segments:
+        raise ReelsetError(f"{' and '.join(given)}: only with --segments")
+
+
 @group.command("predict")
 @MODEL_DIR
 @FILES
-@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes shown per video.")
+@click.option("--segments", is_flag=True,
+              help="The segment task's submission instead: 'Class,Segments' then one line per rated class, "
+                   "'<class id>,<video id>:<start> ...', best first (redirect it to a file).")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, show_default="5; 20 with --segments",
+              help="Classes shown per video; with --segments: classes kept per segment.")
+@click.option("--max-per-class", type=click.IntRange(min=1), default=None, show_default="100000",
+              help="With --segments: segments listed per class.")
 @click.option("--json", "as_json", is_flag=True,
               help='JSON Lines, one per video: {"id", "labels", "top": [{"class", "name", "vertical", "score"}]}.')
 @DEVICE
 @THREADS
-def predict_command(model_dir, files, top_k, as_json, device, threads) -> None:
+def predict_command(model_dir, files, segments, top_k, max_per_class, as_json, device, threads) -> None:
     """The top classes of every video of the records, with names and probabilities, one line per video
-    ("<id>: <name> <score>, ..."), in file order.
+    ("<id>: <name> <score>, ..."), in file order. With --segments: the segment task's submission file, every
+    5-second segment scored and ranked per rated class as the starter code's inference.py does.
 
     \b
     Examples:
       reelset yt8m predict model test*.tfrecord --top-k 3
       reelset yt8m predict my-model mine.tfrecord --json > predictions.jsonl
+      reelset yt8m predict nextvlad 3/frame/test/test*.tfrecord --segments > submission.csv
     """
     from reelset.yt8m.model import load_model
-    from reelset.yt8m.training.evaluation import predict_records
 
+    _check_segment_options(segments, max_per_class=max_per_class)
+    if segments and as_json:
+        raise ReelsetError("--json and --segments: the submission is CSV; choose one")
     _set_threads(threads)
     model = load_model(model_dir, device=device)
-    for prediction in predict_records(model, files, top_k=top_k):
+    if segments:
+        from reelset.yt8m.segments import MAX_PER_CLASS, TOP_K, rank_segments
+
+        ranking = rank_segments(model, files, top_k=top_k or TOP_K, max_per_class=max_per_class or MAX_PER_CLASS)
+        for line in ranking.submission_lines():
+            print(line, flush=False)
+        sys.stdout.flush()
+        return
+    from reelset.yt8m.training.evaluation import predict_records
+
+    for prediction in predict_records(model, files, top_k=top_k or 5):
         if as_json:
             print(json.dumps(prediction.as_json(model), separators=(",", ":")), flush=False)
         else:
