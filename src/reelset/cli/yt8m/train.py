@@ -69,7 +69,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True,
               help="The most epochs (early stopping usually ends sooner).")
 @click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Stop after this many epochs without a better validation GAP.")
+              help="Stop after this many epochs without a better validation GAP (segment mAP with --segments).")
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="After early stopping, train again on all videos for the best number of epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="the model's",
@@ -85,23 +85,38 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--resume", "resume", flag_value="require", help="Require a checkpoint in --out and continue it.")
 @click.option("--restart", "resume", flag_value="restart",
               help="Discard a checkpoint or model in --out and start over.")
+@click.option("--segments", is_flag=True,
+              help="Fine-tune the frame-level model of --from on the segment ratings of v3 records "
+                   "(3/frame/validate): early stopping on the held-out videos' segment mAP, no refit.")
+@click.option("--from", "base_model", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="With --segments: the model directory to start from (its weights, architecture, features and "
+                   "classes; they must cover the 1,000 rated classes).")
 def train_command(files, out, level, model, option_values, features, classes, verticals, vocabulary,
                   validation_files, validation_fraction, epochs, patience, refit, batch_size, learning_rate,
-                  weight_decay, seed, max_frames, device, threads, resume) -> None:
+                  weight_decay, seed, max_frames, device, threads, resume, segments, base_model) -> None:
     """Train a classifier on YouTube-8M records (or your own, extracted with `reelset yt8m extract`).
 
     Byte features are dequantized, float features used as they are; the labels are the records' ids (names and
     verticals from --vocabulary, or the cached vocabulary). Early stopping on the validation GAP@20, then a refit
     on all videos. Every epoch is checkpointed in --out: run the same command again to resume after an
     interruption. The model directory records the feature space (backbone, features, widths), the classes and the
-    vocabulary; `reelset yt8m evaluate` and `predict` use it.
+    vocabulary; `reelset yt8m evaluate` and `predict` use it. With --segments --from MODEL_DIR: fine-tune that
+    frame-level model on the rated 5-second segments (the 2019 challenge), selecting on the segment mAP.
 
     \b
     Examples:
-      reelset yt8m train train*.tfrecord --out model
       reelset yt8m train frame/train*.tfrecord --out nextvlad --level frame --model nextvlad --option clusters=64
+      reelset yt8m train 3/frame/validate/*.tfrecord --segments --from nextvlad --out nextvlad-segments
       reelset yt8m train mine.tfrecord --out my-model --features rgb --verticals --vocabulary vocabulary.csv
     """
+    if segments or base_model is not None:
+        _check_segment_train_options(segments, base_model)
+        _set_threads(threads)
+        _train_segments(files, out, base_model, validation_files=validation_files,
+                        validation_fraction=validation_fraction, epochs=epochs, patience=patience,
+                        batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay, seed=seed,
+                        device=device, resume=resume)
+        return
     from reelset.core.progress import Reporter
     from reelset.yt8m.training.loop import TrainSettings, train
     from reelset.yt8m.vocabulary import resolve_vocabulary
@@ -131,6 +146,44 @@ def train_command(files, out, level, model, option_values, features, classes, ve
         summary = train(files, out, settings, validation_paths=validation_files or None, vocabulary=vocab,
                         device=device, resume=resume or "auto", on_epoch=on_epoch, on_batch=on_batch,
                         on_record=on_record)
+    for line in summary.lines():
+        reporter.line(line)
+
+
+# What the base model decides when fine-tuning on segments: given with --segments, they would be ignored.
+_BASE_DECIDES = ("level", "model", "option_values", "features", "classes", "verticals", "vocabulary", "max_frames",
+                 "refit")
+
+
+def _check_segment_train_options(segments: bool, base_model: Path | None) -> None:
+    if not segments:
+        raise ReelsetError("--from: only with --segments (fine-tuning on segment ratings)")
+    if base_model is None:
+        raise ReelsetError("--segments: needs --from MODEL_DIR, the frame-level model to fine-tune")
+    context = click.get_current_context()
+    given = [f"--{name.replace('_values', '').replace('_', '-')}" for name in _BASE_DECIDES
+             if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise ReelsetError(f"{', '.join(given)}: the --from model decides this with --segments (its architecture, "
+                           f"features and classes); leave it out")
+
+
+def _train_segments(files, out, base_model, *, validation_files, resume, device, **values) -> None:
+    from reelset.core.progress import Reporter
+    from reelset.yt8m.training.segment_tuning import SegmentSettings, fine_tune_segments
+
+    reporter = Reporter()
+    with reporter.live():
+        reading = reporter.task("reading records", total=None)
+        epoch_bar = reporter.task("epoch", total=None)
+
+        def on_batch(done: int, total: int):
+            epoch_bar.update(completed=done, total=total)
+
+        summary = fine_tune_segments(files, out, base_model, SegmentSettings(**values),
+                                     validation_paths=validation_files or None, device=device,
+                                     resume=resume or "auto", on_epoch=lambda result: reporter.line(result.line()),
+                                     on_batch=on_batch, on_record=reading.advance)
     for line in summary.lines():
         reporter.line(line)
 

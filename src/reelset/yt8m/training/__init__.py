@@ -5,6 +5,7 @@
 - :mod:`.data`: records -> class set, feature space, in-memory video sets and batches (the rules shared with
   prediction);
 - :mod:`.loop`: :func:`train` (early stopping, refit, checkpoints, seeds);
+- :mod:`.segment_tuning`: :func:`fine_tune_segments` (a frame-level model fine-tuned on v3 segment ratings);
 - :mod:`.evaluation`: :func:`evaluate_model` (streamed metrics, per-vertical table), :func:`predict_records`.
 
 A trained model is used through :mod:`reelset.yt8m.model` (:func:`~reelset.yt8m.model.load_model`), which reads
@@ -20,6 +21,7 @@ _EXPORTS = {
     "EpochResult": "loop", "TrainSettings": "loop", "TrainSummary": "loop", "TrainingError": "loop", "train": "loop",
     "Evaluation": "evaluation", "Prediction": "evaluation", "evaluate_model": "evaluation",
     "predict_records": "evaluation",
+    "SegmentSettings": "segment_tuning", "fine_tune_segments": "segment_tuning",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -472,3 +472,177 @@ def load_videos(paths: Sequence[Path], *, level: str, class_set: ClassSet, featu
                                                for frames in collected.frames[name]])
                          for name in chosen}
     return videos, reason
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Segment sets (the v3 segment task: ``reelset yt8m train --segments``)
+
+SEGMENT_FRAMES = 5  # a rated segment: 5 seconds of 1 fps frames (as reelset.yt8m.segments)
+
+
+@dataclass
+class SegmentSet:
+    """5-frame windows in memory, each with the ratings known for it.
+
+    A training set holds the window at each rated start (below the frame count and ``max_frames``) of its videos;
+    a held-out set holds every segment of its videos (the ranking scores them all) and each video's ratings as
+    recorded (:meth:`reelset.yt8m.segments.SegmentRanking.add` reads them).
+
+    Attributes:
+        frames: by feature, (windows, 5, width) as stored (uint8 or float32), zero-padded after ``lengths``.
+        lengths: real frames per window (the last segment of a video may be shorter).
+        videos, starts: per window, its video (index into ``video_ids``) and start frame; a video's windows are
+            consecutive, in start order.
+        rating_offsets, rating_outputs, rating_scores: window ``i``'s rated outputs and their 0/1 scores at
+            ``rating_offsets[i]:rating_offsets[i + 1]`` (one per output: the last rating given wins).
+        ratings: held-out sets: per video, ``(segment_labels, segment_start_times, segment_scores)``.
+    """
+
+    space: FeatureSpace
+    video_ids: list[str]
+    frames: dict[str, np.ndarray]
+    lengths: np.ndarray
+    videos: np.ndarray
+    starts: np.ndarray
+    rating_offsets: np.ndarray
+    rating_outputs: np.ndarray
+    rating_scores: np.ndarray
+    ratings: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def inputs(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A batch of windows as a frame-level network reads it: (x, mask), as :func:`pad_frames`."""
+        return pad_frames([[self.frames[name][i, :self.lengths[i]] for name in self.space.features]
+                           for i in indices], self.space.width)
+
+    def targets(self, indices: np.ndarray, num_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+        """(targets, mask), both (len(indices), outputs) float32: the rated scores, and 1.0 on the rated outputs
+        (only those are known: a rating says nothing about the window's other classes)."""
+        targets = np.zeros((len(indices), num_outputs), np.float32)
+        mask = np.zeros_like(targets)
+        for row, window in enumerate(indices):
+            span = slice(self.rating_offsets[window], self.rating_offsets[window + 1])
+            targets[row, self.rating_outputs[span]] = self.rating_scores[span]
+            mask[row, self.rating_outputs[span]] = 1.0
+        return targets, mask
+
+    @property
+    def rated_pairs(self) -> int:
+        return len(self.rating_outputs)
+
+    def fingerprint(self, digest) -> None:
+        """Feed ids, windows, ratings and a CRC of the frames to ``digest`` (a resumed run checks it)."""
+        digest.update("\n".join(self.video_ids).encode("utf-8", "surrogateescape"))
+        for array in (self.lengths, self.videos, self.starts, self.rating_offsets, self.rating_outputs,
+                      self.rating_scores):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        for name in self.space.features:
+            digest.update(crc32c(np.ascontiguousarray(self.frames[name])).to_bytes(4, "little"))
+
+
+class _SegmentCollector:
+    def __init__(self, space: FeatureSpace, keep_ratings: bool):
+        self.space, self.keep_ratings = space, keep_ratings
+        self.video_ids: list[str] = []
+        self.windows: dict[str, list[np.ndarray]] = {name: [] for name in space.features}
+        self.lengths: list[int] = []
+        self.videos: list[int] = []
+        self.starts: list[int] = []
+        self.rating_counts: list[int] = []
+        self.rating_outputs: list[int] = []
+        self.rating_scores: list[float] = []
+        self.ratings: list[tuple] = []
+
+    def add(self, video_id: str, parts: list[np.ndarray], starts: Iterable[int], rated: dict, ratings: tuple) -> None:
+        video = len(self.video_ids)
+        self.video_ids.append(video_id)
+        for start in starts:
+            for name, part in zip(self.space.features, parts):
+                window = np.zeros((SEGMENT_FRAMES, part.shape[1]), part.dtype)
+                real = part[start:start + SEGMENT_FRAMES]
+                window[:len(real)] = real
+                self.windows[name].append(window)
+            self.lengths.append(min(SEGMENT_FRAMES, len(parts[0]) - int(start)))
+            self.videos.append(video)
+            self.starts.append(int(start))
+            given = sorted(rated.get(int(start), {}).items())
+            self.rating_counts.append(len(given))
+            self.rating_outputs.extend(output for output, _ in given)
+            self.rating_scores.extend(score for _, score in given)
+        if self.keep_ratings:
+            self.ratings.append(ratings)
+
+    def build(self) -> SegmentSet:
+        frames = {}
+        for name in self.space.features:
+            width = self.space.widths[name]
+            stacked = self.windows[name]
+            kinds = {window.dtype for window in stacked}
+            dtype = np.uint8 if kinds == {np.dtype(np.uint8)} else np.float32
+            frames[name] = (np.stack([w if w.dtype == dtype else _as_floats(w) for w in stacked]) if stacked
+                            else np.zeros((0, SEGMENT_FRAMES, width), np.uint8))
+        return SegmentSet(self.space, self.video_ids, frames, np.asarray(self.lengths, np.int64),
+                          np.asarray(self.videos, np.int64), np.asarray(self.starts, np.int64),
+                          _offsets(self.rating_counts), np.asarray(self.rating_outputs, np.int64),
+                          np.asarray(self.rating_scores, np.float32), self.ratings if self.keep_ratings else None)
+
+
+def load_segments(paths: Sequence[Path], *, space: FeatureSpace, class_set: ClassSet, rated: Iterable[int],
+                  held_out=None, on_record=None) -> tuple[SegmentSet, SegmentSet, int]:
+    """Read the segment-rated (v3) records of ``paths`` into a training and a held-out :class:`SegmentSet`.
+
+    Args:
+        space: the frame-level feature space of the model: records of another are refused. Windows come from the
+            first 300 frames (the task's), whatever the model's ``max_frames``.
+        class_set: the model's outputs; a rating of a class in ``rated`` becomes a target of that output.
+        rated: the class ids of the task; ratings of other classes are left out (the metric never reads them).
+        held_out: ``held_out(video_id)`` True puts the video in the held-out set (every segment, its ratings);
+            None: none held out.
+        on_record: called after each record (progress).
+
+    Returns:
+        (training set, held-out set, records read).
+
+    Raises:
+        DataError: no records, records of another feature space or without frames, no rating in any record.
+        CorruptRecordError: a damaged record.
+    """
+    from reelset.yt8m.segments import MAX_FRAMES, segment_starts
+
+    rated_ids = {int(label) for label in rated}
+    training, held = _SegmentCollector(space, False), _SegmentCollector(space, True)
+    count = rated_records = 0
+    for path, index, record in read_records(paths, dequantize=False, positions=True):
+        where = describe(path, index, record)
+        space.check_record(record, where)
+        count += 1
+        # The task's frames, as evaluate_segments reads them: the first 300, whatever the model's max_frames.
+        parts = [frame_matrix(record, name, MAX_FRAMES) for name in space.features]
+        frames = min(len(part) for part in parts)
+        labels, starts, scores = (np.asarray(record.get(key, ()), dtype).ravel() for key, dtype in (
+            ("segment_labels", np.int64), ("segment_start_times", np.int64), ("segment_scores", np.float64)))
+        if not len(labels) == len(starts) == len(scores):
+            raise DataError(f"{where}: segment_labels ({len(labels)}), segment_start_times ({len(starts)}) and "
+                            f"segment_scores ({len(scores)}) differ in length")
+        rated_records += bool(len(labels))
+        by_start: dict[int, dict[int, float]] = {}
+        for label, start, score in zip(labels.tolist(), starts.tolist(), scores.tolist()):
+            if label in rated_ids and 0 <= start < frames:  # a start at or past the frame count has no frames
+                output = class_set.outputs_of([label])
+                if output:
+                    by_start.setdefault(start, {})[output[0]] = 1.0 if score > 0 else 0.0  # the last one wins
+        video_id = str(record.get("id", record.get("video_id", "")))
+        if held_out is not None and held_out(video_id):
+            held.add(video_id, parts, segment_starts(frames), by_start, (labels, starts, scores))
+        else:
+            training.add(video_id, parts, sorted(by_start), by_start, ())
+        if on_record is not None:
+            on_record()
+    if not count:
+        raise DataError(f"no records in {', '.join(map(str, paths))}: nothing to train on")
+    if not rated_records:
+        raise DataError(f"no segment ratings in {', '.join(map(str, paths))}: --segments reads v3 records "
+                        f"(3/frame/validate) with segment_labels, segment_start_times and segment_scores")
+    return training.build(), held.build(), count

@@ -205,6 +205,15 @@ def _loss(log_p: torch.Tensor, log_q: torch.Tensor, targets: torch.Tensor) -> to
     return -(targets * log_p + (1.0 - targets) * log_q).sum(dim=1).mean()
 
 
+def masked_loss(log_p: torch.Tensor, log_q: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The binary cross-entropy of the outputs where ``mask`` is 1, summed per row and averaged over rows.
+
+    A segment rating says nothing of the segment's other classes: their outputs (mask 0) add nothing to the loss
+    and get no gradient (``log_p``/``log_q`` are finite, so ``0 * term`` is exactly 0).
+    """
+    return -(mask * (targets * log_p + (1.0 - targets) * log_q)).sum(dim=1).mean()
+
+
 class _Trainer:
     """Fresh networks, epochs and scores for one architecture."""
 
@@ -752,4 +761,5 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-__all__ = ["AUTO", "AUTO_CANDIDATES", "EpochResult", "TrainSettings", "TrainSummary", "TrainingError", "train"]
+__all__ = ["AUTO", "AUTO_CANDIDATES", "EpochResult", "TrainSettings", "TrainSummary", "TrainingError", "masked_loss",
+           "train"]
