@@ -694,7 +694,8 @@ def _places_section(counted, places: Mapping[str, Tally]) -> str:
     return (f'<section id="places"><h2>Places</h2><div class="pair">{chart}<div class="table"><table><tr>'
             f'<th>place</th><th class="num">videos</th><th class="num">hours</th><th>years</th></tr>{rows}</table>'
             f'</div></div><p class="sub">{len(located)} videos carry a GPS position; {unplaced} say nothing of where '
-            f"they were filmed. Positions drawn on a plain latitude/longitude grid.</p></section>")
+            f"they were filmed. Positions drawn on a plain latitude/longitude grid. Place names: GeoNames "
+            f"(CC BY 4.0), offline.</p></section>")
 
 
 def _years_span(years: set[int]) -> str:
