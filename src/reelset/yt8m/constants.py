@@ -23,3 +23,7 @@ MAX_JOBS = 16
 # :data:`reelset.yt8m.training.networks.MODELS` (which checks that they match).
 AUTO = "auto"
 MODEL_NAMES = ("logistic", "moe", "nextvlad", "meanpool")
+
+# :mod:`.segments`: the segment task's inference.py defaults.
+SEGMENT_TOP_K = 20  # --top_k: classes kept per segment
+SEGMENT_MAX_PER_CLASS = 100_000  # --segment_max_pred: segments listed per class

@@ -46,11 +46,12 @@ from pathlib import Path
 import numpy as np
 
 from reelset.core.errors import ReelsetError
+from reelset.yt8m.constants import SEGMENT_MAX_PER_CLASS, SEGMENT_TOP_K
 
 SEGMENT_FRAMES = 5  # a rated segment: 5 seconds of 1 fps frames
 MAX_FRAMES = 300  # the starter reader's max_frames: later frames are never scored
-TOP_K = 20  # inference.py's --top_k default: classes kept per segment
-MAX_PER_CLASS = 100_000  # inference.py's --segment_max_pred: segments listed per class
+TOP_K = SEGMENT_TOP_K  # inference.py's --top_k default: classes kept per segment
+MAX_PER_CLASS = SEGMENT_MAX_PER_CLASS  # inference.py's --segment_max_pred: segments listed per class
 SUBMISSION_HEADER = "Class,Segments"
 RATED_CLASSES_CSV = Path(__file__).resolve().parent / "data" / "segment_label_ids.csv"
 _BATCH_SEGMENTS = 2048  # segments per forward pass

@@ -12,7 +12,7 @@ from reelset.cli.yt8m import group
 from reelset.cli.yt8m.vocab import vocabulary_option
 from reelset.core.errors import ReelsetError
 from reelset.features.constants import DEVICE_CHOICES
-from reelset.yt8m.constants import AUTO, MODEL_NAMES
+from reelset.yt8m.constants import AUTO, MODEL_NAMES, SEGMENT_MAX_PER_CLASS, SEGMENT_TOP_K
 
 FILES = click.argument("files", nargs=-1, required=True,
                        type=click.Path(path_type=Path, exists=True, dir_okay=False))
@@ -194,9 +194,9 @@ def _train_segments(files, out, base_model, *, validation_files, resume, device,
 @click.option("--segments", is_flag=True,
               help="The segment task instead (v3 records, 3/frame/validate): the 2019 challenge's mAP over the "
                    "1,000 rated classes of the 5-second segments the model ranks.")
-@click.option("--top-k", type=click.IntRange(min=1), default=None, show_default="20",
+@click.option("--top-k", type=click.IntRange(min=1), default=None, show_default=str(SEGMENT_TOP_K),
               help="With --segments: classes kept per segment (the starter code's --top_k).")
-@click.option("--max-per-class", type=click.IntRange(min=1), default=None, show_default="100000",
+@click.option("--max-per-class", type=click.IntRange(min=1), default=None, show_default=str(SEGMENT_MAX_PER_CLASS),
               help="With --segments: segments listed per class (the starter code's --segment_max_pred).")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object on stdout: {"gap", "map", "hit_at_1", "perr", "num_videos"}; with --segments '
@@ -260,9 +260,9 @@ def _check_segment_options(segments: bool, **values) -> None:
 @click.option("--segments", is_flag=True,
               help="The segment task's submission instead: 'Class,Segments' then one line per rated class, "
                    "'<class id>,<video id>:<start> ...', best first (redirect it to a file).")
-@click.option("--top-k", type=click.IntRange(min=1), default=None, show_default="5; 20 with --segments",
+@click.option("--top-k", type=click.IntRange(min=1), default=None, show_default=f"5; {SEGMENT_TOP_K} with --segments",
               help="Classes shown per video; with --segments: classes kept per segment.")
-@click.option("--max-per-class", type=click.IntRange(min=1), default=None, show_default="100000",
+@click.option("--max-per-class", type=click.IntRange(min=1), default=None, show_default=str(SEGMENT_MAX_PER_CLASS),
               help="With --segments: segments listed per class.")
 @click.option("--json", "as_json", is_flag=True,
               help='JSON Lines, one per video: {"id", "labels", "top": [{"class", "name", "vertical", "score"}]}.')
