@@ -56,7 +56,7 @@ def test_android_video_reads_back_as_phones_write_it(phone_videos):
 
     facts = capture_facts(tags, phone_videos["android"])
     assert facts.taken_from == "metadata"
-    assert facts.taken == TAKEN
+    assert facts.taken == TAKEN and not facts.filmed_zone  # UTC, shown in this machine's zone
     assert (facts.lat, facts.lon, facts.altitude) == (*EIFFEL, None)
 
 
@@ -69,14 +69,14 @@ def test_apple_video_keeps_its_local_time_zone_and_altitude(phone_videos):
     assert facts.taken_from == "metadata"
     assert facts.taken == TAKEN
     # Noon where it was filmed, whatever this machine's zone: the time zone came with the video.
-    assert facts.taken.utcoffset() == timedelta(hours=2) and facts.taken.hour == 12
+    assert facts.taken.utcoffset() == timedelta(hours=2) and facts.taken.hour == 12 and facts.filmed_zone
     assert (facts.lat, facts.lon, facts.altitude) == (*OPERA_HOUSE, 35.0)
 
 
 def test_video_without_metadata_is_dated_by_its_file(phone_videos):
     tags = probed_tags(phone_videos["plain"])
     facts = capture_facts(tags, phone_videos["plain"])
-    assert facts.taken_from == "file"
+    assert facts.taken_from == "file" and not facts.filmed_zone
     assert facts.taken == FILE_TIME
     assert facts.taken.tzinfo is not None
     assert (facts.lat, facts.lon, facts.altitude) == (None, None, None)

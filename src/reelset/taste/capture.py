@@ -63,6 +63,7 @@ class Capture:
         taken_from: ``"metadata"`` or ``"file"`` (the file's modification time).
         lat, lon: degrees (WGS 84), both None when the metadata has no believable location.
         altitude: metres above sea level, None when not written.
+        filmed_zone: ``taken`` is in the zone it was filmed in (Apple's creationdate), not this machine's.
     """
 
     taken: datetime
@@ -70,6 +71,7 @@ class Capture:
     lat: float | None = None
     lon: float | None = None
     altitude: float | None = None
+    filmed_zone: bool = False
 
 
 def capture_facts(tags: Mapping[str, str], path: str | Path, *, now: datetime | None = None) -> Capture:
@@ -83,7 +85,7 @@ def capture_facts(tags: Mapping[str, str], path: str | Path, *, now: datetime | 
         OSError: the file's modification time was needed and the file cannot be read.
     """
     tags = _lower_keys(tags)
-    taken = metadata_time(tags, now=now)
+    taken, filmed_zone = _metadata_time(tags, now)
     taken_from = "metadata"
     if taken is None:
         taken = datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).astimezone()
@@ -94,25 +96,29 @@ def capture_facts(tags: Mapping[str, str], path: str | Path, *, now: datetime | 
         if position is not None:
             break
     lat, lon, altitude = position if position is not None else (None, None, None)
-    return Capture(taken, taken_from, lat, lon, altitude)
+    return Capture(taken, taken_from, lat, lon, altitude, filmed_zone)
 
 
 def metadata_time(tags: Mapping[str, str], *, now: datetime | None = None) -> datetime | None:
     """The capture time the tags give, by the order and checks of the module docstring, or None."""
-    tags = _lower_keys(tags)
+    return _metadata_time(_lower_keys(tags), now)[0]
+
+
+def _metadata_time(tags: Mapping[str, str], now: datetime | None) -> tuple[datetime | None, bool]:
+    """:func:`metadata_time` of lower-cased ``tags``, and whether it is Apple's (in the zone it was filmed in)."""
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         now = now.astimezone()  # a naive "now" is this machine's local time, as datetime.now() gives it
     apple = parse_metadata_time(tags.get(APPLE_CREATIONDATE.lower()))
     if apple is not None and apple.utcoffset() is not None and _believable(apple, now):
-        return apple
+        return apple, True
     creation = parse_metadata_time(tags.get(CREATION_TIME))
     if creation is not None:
         if creation.tzinfo is None:
             creation = creation.replace(tzinfo=timezone.utc)
         if _believable(creation, now):
-            return creation.astimezone()
-    return None
+            return creation.astimezone(), False
+    return None, False
 
 
 def parse_metadata_time(text: str | None) -> datetime | None:

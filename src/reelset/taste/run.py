@@ -71,7 +71,7 @@ from reelset.taste.dataset import FRAME_FIELD, VIDEO_FIELD, DatasetSummary, writ
 from reelset.taste.predict import FrameTopLabels, Tagger, load_tagger, top_labels, video_vertical
 from reelset.taste.report import ReportInput, write_report
 from reelset.taste.results import UNKNOWN_GROUP, SkippedFile, TastedVideo
-from reelset.taste.capture import APPLE_CREATIONDATE, Capture, capture_facts, parse_metadata_time
+from reelset.taste.capture import Capture, capture_facts
 from reelset.taste.scan import TakenAt, scan_videos
 from reelset.taste.verticals import OTHER
 
@@ -293,16 +293,13 @@ class VideoFacts:
         video.warnings.extend(self.warnings)
 
 
-def _capture(task: FinishTask, tags: dict[str, str], warnings: list[str]) -> tuple[Capture, bool]:
-    """When and where (and whether the time is in the zone it was filmed in)."""
+def _capture(task: FinishTask, tags: dict[str, str], warnings: list[str]) -> Capture:
+    """When and where it was taken (:func:`reelset.taste.capture.capture_facts`)."""
     try:
-        capture = capture_facts(tags, task.path)
+        return capture_facts(tags, task.path)
     except OSError as exc:  # gone since it was decoded
         warnings.append(f"{task.label}: {one_line(exc, strerror=True)}")
-        return Capture(datetime.now().astimezone(), "file"), False
-    apple = parse_metadata_time(next((value for name, value in tags.items()
-                                      if name.lower() == APPLE_CREATIONDATE.lower()), None))
-    return capture, apple is not None and apple.utcoffset() is not None and capture.taken == apple
+        return Capture(datetime.now().astimezone(), "file")
 
 
 def finish_video(task: FinishTask) -> VideoFacts:
@@ -323,14 +320,14 @@ def finish_video(task: FinishTask) -> VideoFacts:
             probed["frame_count"] = max(1, round(probed["frame_rate"] * probed["duration"]))
     except MediaError as exc:
         warnings.append(str(exc))
-    capture, filmed_zone = _capture(task, tags, warnings)
+    capture = _capture(task, tags, warnings)
     try:
         thumbnail = make_thumbnail(task.path, Path(task.thumbnails), task.seconds, label=task.label).name
     except (MediaError, OSError) as exc:
         warnings.append(str(exc))
     shots, hashes = _moments(task, warnings)
     return VideoFacts(TakenAt(capture.taken, capture.taken_from), probed, thumbnail, tuple(warnings),
-                      capture.lat, capture.lon, filmed_zone, shots, hashes)
+                      capture.lat, capture.lon, capture.filmed_zone, shots, hashes)
 
 
 HASH_FRAME_SIZE = (224, 224)  # the frames the near-duplicate rule was measured on (tests/taste/test_duplicates.py)
@@ -361,7 +358,7 @@ def _finish_failed(task: FinishTask, error: BaseException) -> VideoFacts:
     """A finish task that failed for good (on a cluster: its worker died too often): the video stays tagged,
     without facts or thumbnail."""
     warnings = [f"{task.label}: ffprobe and thumbnail failed: {one_line(error, typed=True)}"]
-    capture, _ = _capture(task, {}, warnings)
+    capture = _capture(task, {}, warnings)
     return VideoFacts(TakenAt(capture.taken, capture.taken_from), warnings=tuple(warnings))
 
 
