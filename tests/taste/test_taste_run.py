@@ -226,13 +226,15 @@ def test_cli_flags_environment_lines_and_exit_code(first_run, library, tmp_path)
     assert len(record["labels"]) == 1  # --top-k 1
 
 
-def test_nothing_tagged_exits_1(library, tmp_path, first_run):
-    result = CliRunner().invoke(cli, ["taste", str(library / "broken.mp4"), "--out", str(tmp_path),
+def test_nothing_tagged_is_an_error_and_writes_nothing(library, tmp_path, first_run):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["taste", str(library / "broken.mp4"), "--out", str(out),
                                       "--cache-dir", str(first_run[1]), "--no-dataset"])
-    assert result.exit_code == 1
-    assert result.stdout.splitlines()[-1] == (f"taste: 0 videos (0.0 hours) tagged, 1 skipped; "
-                                              f"report: {tmp_path / 'report.html'}")
-    assert (tmp_path / "report.html").is_file()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1] == (f"error: no video could be tagged: 1 skipped (first: "
+                                              f"{library / 'broken.mp4'}: unreadable media (moov atom not found)); "
+                                              "nothing written")
+    assert not out.exists()
 
 
 def test_missing_wordnet_is_a_one_line_error(library, tmp_path):

@@ -41,8 +41,7 @@ from reelset.taste.constants import DEFAULT_DATASET, DEFAULT_TOP_K
               type=click.Path(path_type=Path, file_okay=False), default=None, show_default="/usr/share/wordnet",
               help="Folder holding WordNet 3.0's data.noun and index.noun (Debian's wordnet-base).")
 @scheduler_option
-@click.pass_context
-def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: Path | None, top_k: int,
+def command(paths: tuple[Path, ...], out: Path, model_dir: Path | None, top_k: int,
             limit: int | None, dataset: str, no_dataset: bool, cache_dir: Path | None, no_cache: bool, device: str,
             jobs: int, backbone_dir: Path | None, wordnet_dir: Path | None, database_uri: str | None,
             scheduler: str | None) -> None:
@@ -55,8 +54,8 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
     vertical, year and place, what was skipped and why), OUT/predictions.json and .csv, and a FiftyOne dataset.
     Features are cached by content: a rerun only decodes new videos. With --scheduler, the
     cluster's workers decode, embed and thumbnail the videos (they must see the videos, OUT and --cache-dir at the
-    same absolute paths); this process tags them and writes every output. Exits 0 when at least one video was
-    tagged.
+    same absolute paths); this process tags them and writes every output. When no video can be tagged, it is an
+    error (exit 1) and nothing is written.
 
     \b
     Examples:
@@ -77,4 +76,3 @@ def command(ctx: click.Context, paths: tuple[Path, ...], out: Path, model_dir: P
                         reporter=reporter, executor=scheduler or None)
     for line in summary_lines(summary):
         reporter.line(line)
-    ctx.exit(0 if summary.tagged else 1)

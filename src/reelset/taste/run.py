@@ -495,6 +495,7 @@ def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Execut
     results = iter_video_features((VideoInput(str(path)) for path in found), settings, executor, backbone)
     out = Path(out)
     thumbnails = out / "thumbnails"
+    made = [folder for folder in (out, thumbnails) if not folder.exists()]  # removed again if nothing is tagged
     thumbnails.mkdir(parents=True, exist_ok=True)
     shared_thumbnails = _absolute(thumbnails)  # for the tasks
     summary = TasteSummary(out, tagger=tagger.description)
@@ -534,6 +535,14 @@ def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Execut
             for warning in facts.warnings:
                 reporter.warn(warning)
             summary.videos.append(video)
+    if not summary.videos:  # an empty report says nothing: leave the outputs of an earlier run as they were
+        for folder in reversed(made):
+            remove_stale_temps(folder)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        first = summary.skipped[0]
+        raise ReelsetError(f"no video could be tagged: {len(summary.skipped)} skipped (first: {first.path}: "
+                           f"{first.reason}); nothing written")
     remove_stale_temps(thumbnails)  # left by a task whose worker died while it wrote
     counts = collections.Counter(video.vertical for video in summary.videos if video.vertical not in ("", OTHER))
     best_moments = moments.thumbnails([vertical for vertical, _ in counts.most_common(TOP_MOMENTS)], thumbnails)
