@@ -37,6 +37,8 @@ VOCABULARY = "vocabulary files read with core.textfile.read_text; cache checked 
 EXPORT = "export's --to/--out check (cli/yt8m/records.py)"
 YOUTUBE_IDS = "youtube-ids reads --ids with read_text and checks --out first (cli/yt8m/youtube_ids.py)"
 SHOW = "`action100m show` says `run reelset action100m ids first` (action100m/timeline.py)"
+TASTE_OPTIONS = "taste's --yt8m options checked together (cli/taste.py)"
+VGGISH = "VGGish's files and pins checked before anything is written (features/backbones/model_files.py)"
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,15 @@ ROWS = [
         "{out}/x.tfrecord --cache-dir {blocker}/cache", "{blocker}/cache: ", contains="{blocker} is a file"),
     Row("extract-out-is-folder", "yt8m extract --input_videos_csv {videos_csv} --output_tfrecords_file {folder}",
         "", contains="{folder}", exit_code=2, owner=USAGE),
+    Row("extract-audio-unknown", "yt8m extract --input_videos_csv {videos_csv} --output_tfrecords_file "
+        "{out}/x.tfrecord --audio loud", "Invalid value for '--audio': 'loud' is not one of 'none', 'zeros', 'vggish'",
+        exit_code=2, owner=USAGE),
+    Row("extract-vggish-not-a-checkpoint", "yt8m extract --input_videos_csv {videos_csv} --output_tfrecords_file "
+        "{out}/x.tfrecord --audio vggish --audio-model-dir {text_vggish}",
+        "{text_vggish}/vggish_model.ckpt: not a TensorFlow V1 checkpoint", owner=VGGISH),
+    Row("extract-vggish-bad-pin", "yt8m extract --input_videos_csv {videos_csv} --output_tfrecords_file "
+        "{out}/x.tfrecord --audio vggish --audio-model-dir {out}/vggish --audio-expected-sha256 abc",
+        "--audio-expected-sha256: this audio recipe uses 2 files; give NAME=SHA256 pairs", owner=VGGISH),
     # --- yt8m train / evaluate / predict
     Row("train-truncated", "yt8m train {truncated_records} --out {out}/model", "{truncated_records}: record 3 at byte"),
     Row("train-binary", "yt8m train {binary} --out {out}/model", "{binary}: record 0 at byte 0"),
@@ -236,6 +247,17 @@ ROWS = [
         exit_code=2, owner=USAGE),
     Row("taste-out-is-file", "taste {video} --out {blocker} --no-dataset", "", contains="{blocker}", exit_code=2,
         owner=USAGE),
+    # --- taste --yt8m: its options, then the same inputs, before TensorFlow, a download or a training
+    Row("taste-yt8m-with-model", "taste {video} --out {out}/report --no-dataset --yt8m --model {folder}",
+        "--yt8m and --model exclude each other", exit_code=2, owner=TASTE_OPTIONS),
+    Row("taste-yt8m-shard-zero", "taste {video} --out {out}/report --no-dataset --yt8m --yt8m-shard 0,5",
+        "Invalid value for '--yt8m-shard': Invalid shard \"0,5\"", exit_code=2, owner=USAGE),
+    Row("taste-mirror-without-yt8m", "taste {video} --out {out}/report --no-dataset --mirror eu",
+        "--mirror goes with --yt8m", exit_code=2, owner=TASTE_OPTIONS),
+    Row("taste-yt8m-out-under-file", "taste {video} --out {blocker}/report --no-dataset --yt8m", "{blocker}/report: ",
+        contains="{blocker} is a file"),
+    Row("taste-yt8m-cache-under-file", "taste {video} --out {out}/report --no-dataset --yt8m --cache-dir "
+        "{blocker}/cache", "{blocker}/cache: ", contains="{blocker} is a file"),
     # --- doctor
     Row("doctor-missing-path", "doctor --path {missing}", "", contains="{missing}", exit_code=2, owner=USAGE),
     Row("doctor-path-is-file", "doctor --path {blocker}", "", contains="{blocker}", exit_code=2, owner=USAGE),
@@ -261,6 +283,7 @@ def inputs(root: Path) -> dict[str, str]:
     import pyarrow.parquet as pq
 
     from reelset.sandbox.action100m_sample import make_sample_rows, write_parquet
+    from reelset.sandbox.vggish_files import write_vggish_files
     from reelset.sandbox.yt8m_sample import sample_records
     from reelset.yt8m import write_records
 
@@ -290,6 +313,9 @@ def inputs(root: Path) -> dict[str, str]:
     paths["video"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
     paths["videos_csv"] = given / "videos.csv"
     paths["videos_csv"].write_text(f"{paths['video']},1;2\n")
+    paths["text_vggish"] = given / "vggish"  # VGGish's files, the checkpoint a text file (the PCA is fine)
+    write_vggish_files(paths["text_vggish"])
+    (paths["text_vggish"] / "vggish_model.ckpt").write_text("not a checkpoint\n")
 
     rows = make_sample_rows(3, video_seconds=(20, 30), max_depths=(2, 3))
     for name in ("data", "truncated_data"):

@@ -166,6 +166,7 @@ RENAMED = [
     (("action100m", "fiftyone"), "--workers", "--jobs"),
     (("action100m", "build"), "--workers", "--jobs"),
     (("yt8m", "youtube-ids"), "--ids-file", "--ids"),
+    (("yt8m", "extract"), "--insert-zero-audio-features", "--audio"),
 ]
 
 

@@ -1,6 +1,9 @@
 """The offline end-to-end demo: generated Action100M sample -> fake hub + video server on 127.0.0.1 -> ids -> clips
--> the FiftyOne dataset; a local YouTube-8M mirror -> shards -> records; the clips -> YouTube-8M-form features;
-the clips and videos made from real photos -> a taste report.
+-> the FiftyOne dataset; a local YouTube-8M mirror -> shards -> records; v3 records -> a frame-level model
+fine-tuned on segment ratings -> its segment mAP and submission; the clips -> YouTube-8M-form features, then with
+VGGish audio (its files served from 127.0.0.1); the clips and videos made from real photos -> a taste report; with
+TensorFlow, ``taste --yt8m``: tiny Inception-format archives and a mirror of learnable records -> a model trained
+on them -> coloured videos tagged in YouTube-8M's entities.
 
 Everything the real run talks to is here for real: huggingface_hub fetches the parquet from a fake hub, yt-dlp
 resolves each video page (a redirect to a direct mp4 or to an HLS master playlist with 720p and 360p variants and
@@ -11,12 +14,14 @@ server, as 5-10% of real ones are. Rerunning reuses the generated files, the cli
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from reelset.action100m.pipeline import build
 from reelset.action100m.hub import DEFAULT_REPO
+from reelset.core.errors import ReelsetError
 from reelset.core.progress import Reporter
 from reelset.fetch.download import DownloadSettings
 from reelset.sandbox.action100m_sample import make_sample_rows, write_sample_repo
@@ -96,7 +101,8 @@ def run_yt8m_demo(workdir: Path, reporter: Reporter, *, records_per_file: int = 
     records = list(read_records(files, dequantize=True))
     frames = sum(len(record["rgb"]) for record in records)
     reporter.line(f"demo: YouTube-8M {len(files)} files in {out}: {len(records)} videos, {frames} frames of "
-                  f"rgb (1024) + audio (128) features; look inside with: .venv/bin/reelset yt8m inspect {out}/*.tfrecord")
+                  f"rgb (1024) + audio (128) features; look inside with: .venv/bin/reelset yt8m inspect "
+                  f"{out}/*.tfrecord")
     return not summary.failed and len(records) == len(selected) * records_per_file
 
 
@@ -118,6 +124,192 @@ def run_extract_demo(workdir: Path, clips_dir: Path, reporter: Reporter) -> bool
     reporter.line(f"demo: {summary.line}: {summary.frames} frames of efficientnet-lite0 features in {out} "
                   f"({summary.from_cache} from cache)")
     return summary.encoded == len(inputs) == records and len(inputs) > 0
+
+
+AUDIO_MAX_FRAMES = 10  # seconds of each clip the audio step extracts: VGGish shown on every clip, in a few seconds
+
+
+def run_audio_demo(workdir: Path, clips_dir: Path, reporter: Reporter) -> bool:
+    """``yt8m extract --audio vggish --max-frames 10`` on the clips: the VGGish files (narrow, in the official
+    formats: :mod:`reelset.sandbox.vggish_files`) fetched from 127.0.0.1 by the real download path (sha256
+    recorded, then verified on every use), one audio vector per rgb frame in the records. Returns whether every
+    clip was encoded, with audio exactly where it has sound."""
+    from reelset.features.audio import load_vggish
+    from reelset.features.backbones.model_files import CHECKSUMS_FILE
+    from reelset.features.constants import AUDIO_VGGISH
+    from reelset.features.extraction import ExtractSettings, extract, find_videos
+    from reelset.sandbox.vggish_files import CHECKPOINT_NAME, PCA_NAME, write_vggish_files
+    from reelset.yt8m.records import read_records
+
+    served = workdir / "fake-models"
+    names = (CHECKPOINT_NAME, PCA_NAME)
+    if not all((served / "vggish" / name).is_file() for name in names):
+        write_vggish_files(served / "vggish")
+    model_dir = workdir / "models" / "vggish"
+    fetched: dict[str, None] = {}
+    with MediaServer(served) as server:
+        vggish = load_vggish(model_dir, urls={name: f"{server.url}/vggish/{name}" for name in names},
+                             on_progress=lambda name, done, total: fetched.setdefault(name))
+    if fetched:
+        reporter.line(f"demo: VGGish: fetched {', '.join(fetched)} from {server.url}/vggish into {model_dir} "
+                      f"(sha256 recorded in {CHECKSUMS_FILE})")
+    else:
+        reporter.line(f"demo: VGGish: cached in {model_dir} (sha256 verified)")
+    inputs = find_videos(clips_dir)
+    out = workdir / "own-features-audio.tfrecord"
+    settings = ExtractSettings(audio=AUDIO_VGGISH, audio_model_dir=model_dir, max_frames=AUDIO_MAX_FRAMES)
+    with reporter.live():
+        bar = reporter.task("features + audio", total=len(inputs))
+        summary = extract(inputs, out, settings, vggish=vggish, on_video=lambda video, error: bar.advance(),
+                          on_warning=reporter.warn)
+    for failure in summary.failures:
+        reporter.warn(f"failed {failure}")
+    records = list(read_records(out))
+    with_audio = [record for record in records if record.get("audio_source") == b"vggish"]
+    rgb_frames = sum(len(record["rgb"]) for record in with_audio)
+    audio_frames = sum(len(record["audio"]) for record in with_audio)
+    silent = [record for record in records if record.get("audio_source") == b"none" and "audio" not in record]
+    reporter.line(f"demo: {summary.line} with --audio vggish (first {AUDIO_MAX_FRAMES} s of each) in {out} "
+                  f"({summary.from_cache} from cache): {len(with_audio)} records with audio_source vggish, "
+                  f"{audio_frames} frames of audio (128) = {rgb_frames} frames of rgb; {len(silent)} without sound "
+                  "(audio_source none, no audio list)")
+    return (summary.encoded == len(inputs) == len(records) > 0 and audio_frames == rgb_frames
+            and len(with_audio) + len(silent) == len(records) and len(silent) == len(summary.no_sound))
+
+
+SEGMENT_VIDEOS = {"train": 48, "validate": 16, "test": 16}
+SEGMENT_CLASSES = 4  # the sample's labels: the first of the task's rated classes
+
+
+def run_segments_demo(workdir: Path, reporter: Reporter) -> bool:
+    """The v3 segment task on sample records whose ratings can be learnt
+    (:mod:`reelset.sandbox.yt8m_segment_sample`): a frame-level model trained on the video labels, then
+    ``yt8m train --segments --from`` it, ``evaluate --segments`` of both on held-out videos and
+    ``predict --segments`` (the submission file). Returns whether fine-tuning raised the segment mAP and the
+    submission has the challenge's header."""
+    from reelset.core.atomic import atomic_write_text
+    from reelset.sandbox.yt8m_segment_sample import segment_task_records
+    from reelset.yt8m.model import load_model
+    from reelset.yt8m.records import write_records
+    from reelset.yt8m.segments import SUBMISSION_HEADER, evaluate_segments, rank_segments, rated_classes
+    from reelset.yt8m.training import TrainSettings, train
+    from reelset.yt8m.training.segment_tuning import SegmentSettings, fine_tune_segments
+
+    folder = workdir / "yt8m-segments"
+    # The sample's classes, the first of the task's 1,000 rated ones: a model of these few trains in a blink, and
+    # its classes are all rated, so `evaluate --segments` and `predict --segments` read it as they are.
+    classes = rated_classes()[:SEGMENT_CLASSES].tolist()
+    files = {}
+    for seed, (split, count) in enumerate(SEGMENT_VIDEOS.items()):
+        files[split] = folder / f"{split}.tfrecord"
+        if not files[split].is_file():
+            write_records(files[split], segment_task_records(count, classes, seed=seed))
+    reporter.line(f"demo: segments: v3 records in {folder} (segment_labels, segment_start_times, segment_scores): "
+                  + ", ".join(f"{count} {split}" for split, count in SEGMENT_VIDEOS.items())
+                  + f" videos of rated classes {', '.join(map(str, classes))}")
+    base, tuned = folder / "frame-model", folder / "segment-model"
+    trained = train([files["train"]], base, TrainSettings(level="frame", model="meanpool", validation_fraction=0,
+                                                          classes=",".join(map(str, classes))))
+    tuning = fine_tune_segments([files["train"]], tuned, base, SegmentSettings(epochs=2, learning_rate=0.02),
+                                validation_paths=[files["validate"]], rated=classes)
+    epochs = f"{tuning.final_epochs} epoch{'s' if tuning.final_epochs != 1 else ''}"
+    reporter.line(f"demo: segments: {trained.model} trained on the video labels in {base}, then fine-tuned on "
+                  f"the segment ratings ({tuning.windows} rated windows, {epochs}) in {tuned}")
+    results = {name: evaluate_segments(load_model(path), [files["test"]]) for name, path in
+               (("base", base), ("tuned", tuned))}
+    reporter.line(f"demo: segments: test mAP@{results['tuned'].max_per_class:,}: {results['base'].map:.4f} "
+                  f"trained on the video labels, {results['tuned'].map:.4f} fine-tuned; as the command: "
+                  f".venv/bin/reelset yt8m evaluate {tuned} {files['test']} --segments")
+    submission = folder / "submission.csv"
+    lines = list(rank_segments(load_model(tuned), [files["test"]]).submission_lines())
+    atomic_write_text(submission, "".join(f"{line}\n" for line in lines))
+    reporter.line(f"demo: segments: submission in {submission} ({lines[0]!r}, then {len(lines) - 1} classes' "
+                  f"ranked segments); as the command: .venv/bin/reelset yt8m predict {tuned} {files['test']} "
+                  "--segments > submission.csv")
+    return results["tuned"].map > results["base"].map and lines[0] == SUBMISSION_HEADER
+
+
+TASTE_YT8M_RECORDS_PER_FILE = 12
+TASTE_YT8M_FILES = 3
+
+
+def run_taste_yt8m_demo(workdir: Path, reporter: Reporter) -> bool | None:
+    """``reelset taste --yt8m`` offline, when TensorFlow is installed (the inception-yt8m backbone runs on it): the
+    tiny Inception-format archives (:mod:`reelset.sandbox.inception_files`) and a 2/video/train shard of learnable
+    records (:mod:`reelset.sandbox.yt8m_colours`), served from 127.0.0.1, then the whole loop on a red, a blue and
+    a green video. Returns whether each video's top label is its colour's entity; None when TensorFlow is not
+    installed (one line says so and how to install it)."""
+    from reelset.features.backbones.inception import EXTRA_HINT, import_tensorflow
+
+    try:
+        import_tensorflow()
+    except ReelsetError:
+        reporter.line("demo: taste --yt8m: skipped: TensorFlow is not installed (the inception-yt8m backbone runs "
+                      f"on it); install it with ./scripts/setup.sh tensorflow, or {EXTRA_HINT}")
+        return None
+    from reelset.features.video import ExtractSettings
+    from reelset.sandbox.inception_files import GRAPH_ARCHIVE, PCA_ARCHIVE, write_tiny_inception_archives
+    from reelset.sandbox.yt8m_colours import COLOUR_ENTITIES, make_colour_video
+    from reelset.taste.run import summary_lines
+    from reelset.taste.yt8m_loop import PARTITION, Yt8mSource, run_taste_yt8m
+    from reelset.yt8m.training import TrainSettings
+
+    models, mirror = workdir / "fake-models", workdir / "fake-yt8m"
+    if not all((models / "inception" / name).is_file() for name in (GRAPH_ARCHIVE, PCA_ARCHIVE)):
+        write_tiny_inception_archives(models / "inception")
+    videos = workdir / "taste-yt8m-videos"
+    for entity in COLOUR_ENTITIES:
+        if not (videos / f"{entity.colour}.mp4").is_file():
+            make_colour_video(videos / f"{entity.colour}.mp4", entity.video)
+    out = workdir / "taste-yt8m"
+    with MediaServer(models) as model_server, MediaServer(mirror) as mirror_server:
+        urls = {name: f"{model_server.url}/inception/{name}" for name in (GRAPH_ARCHIVE, PCA_ARCHIVE)}
+        shard = _taste_mirror(mirror, urls, models / "mirror-backbone")
+        labels = ", ".join(entity.name for entity in COLOUR_ENTITIES)
+        reporter.line(f"demo: taste --yt8m: tiny Inception + PCA archives at {model_server.url}/inception, shard "
+                      f"{shard} of {PARTITION} at {mirror_server.url}: {TASTE_YT8M_FILES} files of "
+                      f"{TASTE_YT8M_RECORDS_PER_FILE} records labelled {labels} (colours, as the tiny backbone sees "
+                      "them)")
+        extract = ExtractSettings(cache_dir=workdir / "cache", model_dir=workdir / "models" / "inception")
+        source = Yt8mSource(shard=shard, plan_base_url=mirror_server.url, data_base_url=mirror_server.url,
+                            backbone_urls=urls, retries=1, timeout=10)
+        # kNN, one of the default's (--model auto) candidates: the default also fits logistic regressions of the
+        # 3,862 classes, half a minute on two cores; kNN fits in a blink and tells these colours apart as well.
+        summary = run_taste_yt8m([videos], out, extract, source, train_settings=TrainSettings(model="knn"),
+                                 reporter=reporter, dataset=None, top_k=3)
+    for line in summary_lines(summary):
+        reporter.line(line)
+    top = {Path(item["path"]).stem: item["labels"][0] for item in json.loads(summary.predictions_json.read_text())
+           if item["labels"]}
+    reporter.line("demo: taste --yt8m: " + ", ".join(
+        f"{entity.colour}.mp4: {top[entity.colour]['name']} ({top[entity.colour]['vertical']}) "
+        f"{top[entity.colour]['score']:.2f}" for entity in COLOUR_ENTITIES if entity.colour in top)
+        + f"; report in {summary.report}")
+    return all(entity.colour in top and top[entity.colour]["name"] == entity.name for entity in COLOUR_ENTITIES)
+
+
+def _taste_mirror(mirror: Path, archive_urls: dict[str, str], model_dir: Path) -> str:
+    """The mirror's 2/video/train files of shard 1,100, made once (the records embed colours with the tiny backbone
+    loaded from ``archive_urls`` into a folder of the mirror's own); returns the shard."""
+    from reelset.features.backbones import load_backbone
+    from reelset.features.constants import INCEPTION_YT8M
+    from reelset.sandbox.yt8m_colours import colour_records
+    from reelset.sandbox.yt8m_mirror import remote_names, write_partition
+    from reelset.taste.yt8m_loop import DEFAULT_SHARD, PARTITION
+    from reelset.yt8m.download import Shard
+    from reelset.yt8m.records import serialize_record
+    from reelset.yt8m.tfrecord import frame_record
+
+    names = [name for name in remote_names(PARTITION.split("/")[2]) if name in Shard.parse(DEFAULT_SHARD)]
+    names = names[:TASTE_YT8M_FILES]
+    if all((mirror / PARTITION / name).is_file() for name in names):
+        return DEFAULT_SHARD
+    backbone = load_backbone(INCEPTION_YT8M, model_dir=model_dir, urls=archive_urls, device="cpu")
+    contents = {name: b"".join(frame_record(serialize_record(record)) for record in colour_records(
+        backbone.embed, TASTE_YT8M_RECORDS_PER_FILE, seed=number))
+        for number, name in enumerate(names)}
+    write_partition(mirror, PARTITION, contents, full_plan=False)
+    return DEFAULT_SHARD
 
 
 def run_demo(
@@ -167,18 +359,22 @@ def run_demo(
                   f"status in {settings.out_dir / 'status.jsonl'}")
     reporter.line(f"demo: FiftyOne dataset {dataset_name!r}; open the App with: "
                   f".venv/bin/reelset action100m app --name {dataset_name}")
-    yt8m_ok = run_yt8m_demo(workdir, reporter)
-    extract_ok = run_extract_demo(workdir, settings.out_dir, reporter)
-    taste_ok = run_taste_demo(workdir, reporter, videos_dirs=[settings.out_dir])
+    steps = {"YouTube-8M": run_yt8m_demo(workdir, reporter), "segments": run_segments_demo(workdir, reporter),
+             "features": run_extract_demo(workdir, settings.out_dir, reporter),
+             "audio": run_audio_demo(workdir, settings.out_dir, reporter),
+             "taste": run_taste_demo(workdir, reporter, videos_dirs=[settings.out_dir]),
+             "taste --yt8m": run_taste_yt8m_demo(workdir, reporter)}
     clips = summary.counts.get("ok", 0)
-    steps_ok = yt8m_ok and extract_ok and taste_ok
     samples = ingest.total if ingest else 0
-    if clips == expected_ok and summary.missing == [gone] and samples == expected_ok and steps_ok:
+    failed = [name for name, ok in steps.items() if ok is False]  # None: skipped, and said why
+    if clips == expected_ok and summary.missing == [gone] and samples == expected_ok and not failed:
+        yt8m_taste = ("skipped (no TensorFlow)" if steps["taste --yt8m"] is None
+                      else f"report in {workdir / 'taste-yt8m' / 'report.html'}")
         reporter.line(f"demo: done: {clips} of {expected_ok} clips ok and in FiftyOne; {gone} is unavailable, "
-                      "as planned; YouTube-8M shard downloaded and read; the clips' features extracted; "
-                      f"taste report in {workdir / 'taste' / 'report.html'}")
+                      "as planned; YouTube-8M shard downloaded and read; segment model fine-tuned, evaluated and "
+                      "ranked; the clips' features extracted, with VGGish audio; "
+                      f"taste report in {workdir / 'taste' / 'report.html'}; taste --yt8m {yt8m_taste}")
         return 0
-    reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok, {samples} samples in FiftyOne, YouTube-8M "
-                  f"{'ok' if yt8m_ok else 'failed'}, features {'ok' if extract_ok else 'failed'}, "
-                  f"taste {'ok' if taste_ok else 'failed'}; see {settings.out_dir / 'status.jsonl'}")
+    reporter.line(f"demo: FAILED: {clips} of {expected_ok} clips ok, {samples} samples in FiftyOne; steps failed: "
+                  f"{', '.join(failed) or 'none'}; see {settings.out_dir / 'status.jsonl'} and the lines above")
     return 1

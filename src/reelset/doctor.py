@@ -182,9 +182,10 @@ def check_disk(path: Path) -> Check:
 
 def check_extraction(model_dir: Path | None = None) -> list[Check]:
     """What ``reelset yt8m extract`` needs: torch and the EfficientNet-Lite0 packages (the default backbone), the
-    optional TensorFlow extra and the model dir's files with their recorded checksums (``inception-yt8m``)."""
+    optional TensorFlow extra and the model dir's files with their recorded checksums (``inception-yt8m``, and
+    VGGish's for ``--audio vggish``)."""
     from reelset.features.backbones.efficientnet import PACKAGES
-    from reelset.features.backbones.model_files import check_model_dir, default_model_dir
+    from reelset.features.backbones.model_files import ARCHIVES, VGGISH_FILES, check_model_dir, default_model_dir
 
     checks = []
     for package in PACKAGES:
@@ -201,18 +202,24 @@ def check_extraction(model_dir: Path | None = None) -> list[Check]:
                         version or "not installed (only --backbone inception-yt8m needs it)",
                         "" if version else "pip install 'reelset[tensorflow]'", required=False))
     model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
-    files = check_model_dir(model_dir)
-    if all(file.state == "missing" or file.detail.startswith("not kept") for file in files):
-        checks.append(Check(f"inception-yt8m model files in {model_dir}", False,
-                            "not downloaded yet (fetched and recorded at first use)",
-                            "reelset yt8m extract --backbone inception-yt8m ...  (downloads about 90 MB)",
-                            required=False))
-        return checks
-    for file in files:
-        checks.append(Check(f"model file {file.path.name}", file.ok, f"{file.path}: {file.detail}",
-                            "" if file.ok else ("delete it to fetch it again" if file.state == "changed"
-                                                else "fetched at the next use of --backbone inception-yt8m"),
-                            required=file.state == "changed"))
+    recipes = (("inception-yt8m", ARCHIVES, "--backbone inception-yt8m", "90 MB"),
+               ("VGGish", VGGISH_FILES, "--audio vggish", "290 MB"))
+    reported: set[Path] = set()
+    for recipe, recipe_files, option, size in recipes:
+        files = [file for file in check_model_dir(model_dir, recipe_files, option) if file.path not in reported]
+        reported.update(file.path for file in files)  # an unreadable record is one line, not one per recipe
+        if not files:
+            continue
+        if all(file.state == "missing" or file.detail.startswith("not kept") for file in files):
+            checks.append(Check(f"{recipe} model files in {model_dir}", False,
+                                "not downloaded yet (fetched and recorded at first use)",
+                                f"reelset yt8m extract {option} ...  (downloads about {size})", required=False))
+            continue
+        for file in files:
+            checks.append(Check(f"model file {file.path.name}", file.ok, f"{file.path}: {file.detail}",
+                                "" if file.ok else ("delete it to fetch it again" if file.state == "changed"
+                                                    else f"fetched at the next use of {option}"),
+                                required=file.state == "changed"))
     return checks
 
 
@@ -270,7 +277,7 @@ class HostUse:
 def host_uses(environ: Mapping[str, str] | None = None) -> list[HostUse]:
     """The hosts the steps download from, each URL as its step builds it from the environment (the same variables,
     the same defaults; a flag that overrides one is named in ``elsewhere``, not read here)."""
-    from reelset.features.backbones.model_files import INCEPTION_ARCHIVE, PCA_ARCHIVE
+    from reelset.features.backbones.model_files import INCEPTION_ARCHIVE, PCA_ARCHIVE, VGGISH_FILES
     from reelset.fetch.constants import DEFAULT_URL_TEMPLATE
     from reelset.yt8m.constants import DATA_BASE_URL, DEFAULT_BASE_URL, OFFICIAL_URL, PLAN_BASE_URL
 
@@ -288,6 +295,8 @@ def host_uses(environ: Mapping[str, str] | None = None) -> list[HostUse]:
         HostUse(OFFICIAL_URL, "yt8m vocab", "--url sets another"),
         *(HostUse(environ.get(archive.url_env) or archive.url, model_step, f"{archive.url_env} sets another")
           for archive in (INCEPTION_ARCHIVE, PCA_ARCHIVE)),
+        *(HostUse(environ.get(file.url_env) or file.url, "yt8m extract --audio vggish", f"{file.url_env} sets another")
+          for file in VGGISH_FILES),
     ]
 
 

@@ -126,7 +126,7 @@ def test_features_depend_only_on_the_video(tmp_path, videos, backbone):
 
 def test_zero_audio_as_the_original_and_video_level_records(tmp_path, videos, backbone):
     inputs = [VideoInput(str(videos["five"]), (1,))]
-    extract(inputs, tmp_path / "audio.tfrecord", settings(tmp_path, insert_zero_audio_features=True),
+    extract(inputs, tmp_path / "audio.tfrecord", settings(tmp_path, audio="zeros"),
             backbone=backbone)
     record = next(read_records(tmp_path / "audio.tfrecord"))
     assert record["rgb"].shape == (5, 1280)

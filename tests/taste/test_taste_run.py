@@ -309,8 +309,15 @@ def test_the_model_option_loads_the_model_folder(first_run, library, tmp_path, m
 
 
 def test_models_that_cannot_tag_own_videos_are_refused(monkeypatch):
-    with pytest.raises(ReelsetError, match="rgb\\+audio features; own videos have no YouTube-8M audio"):
-        Yt8mTagger(StandInModel(features=("rgb", "audio")), "m")
+    assert Yt8mTagger(StandInModel(features=("rgb",)), "m").audio == "none"
+    assert Yt8mTagger(StandInModel(features=("rgb", "audio")), "m").audio == "vggish"  # extraction runs VGGish
+    with pytest.raises(ReelsetError, match=r"^m: the model reads audio features; taste gives it rgb, or rgb\+audio$"):
+        Yt8mTagger(StandInModel(features=("audio",)), "m")
+    narrow = StandInModel(features=("rgb", "audio"))
+    narrow.widths = {"rgb": 1280, "audio": 64}
+    with pytest.raises(ReelsetError, match=r"^m: the model reads audio features of width 64; YouTube-8M's "
+                                           r"\(VGGish\) have 128$"):
+        Yt8mTagger(narrow, "m")
 
     def no_tensorflow(name, **kwargs):
         raise ReelsetError("inception-yt8m needs TensorFlow: pip install 'reelset[tensorflow]'")
@@ -346,3 +353,172 @@ def test_a_model_trained_by_reelset_tags_own_videos(first_run, library, tmp_path
     assert {label["name"] for record in records.values() for label in record["labels"]} == {"0", "1", "2"}
     assert records["coffee.mov"]["labels"][0]["name"] == "1"
     assert records["grace.mp4"]["labels"][0]["name"] == "2"
+
+
+# --- models that read rgb+audio, and a video's vertical ---------------------------------------------------------------
+
+
+class StandInAudioModel(StandInModel):
+    """A video-level stand-in reading rgb and audio, both weighing on its scores; it keeps what it was fed."""
+
+    def __init__(self):
+        super().__init__(level="video", features=("rgb", "audio"))
+        self.widths = {"rgb": 1280, "audio": 128}
+        self._audio_weights = np.random.default_rng(1).normal(size=(128, 3)).astype(np.float32) / 5
+        self.fed: list[dict] = []
+
+    def predict(self, features):
+        self.fed.append(features)
+        logits = features["rgb"].mean(axis=0) @ self._weights + features["audio"].mean(axis=0) @ self._audio_weights
+        return (1 / (1 + np.exp(-logits))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sound_library(tmp_path_factory) -> Path:
+    """A video with a tone and one without an audio stream."""
+    videos = tmp_path_factory.mktemp("sound-library")
+    make_video(videos / "tone.mp4", seconds=2, width=96, height=64)
+    make_video(videos / "mute.mp4", seconds=2, width=96, height=64, audio=None)
+    return videos
+
+
+@pytest.fixture()
+def served_vggish(tmp_path, monkeypatch):
+    """The narrow VGGish files of reelset.sandbox.vggish_files, served on 127.0.0.1 where the environment says."""
+    from reelset.sandbox.servers import MediaServer
+    from reelset.sandbox.vggish_files import write_vggish_files
+
+    files = write_vggish_files(tmp_path / "served")
+    with MediaServer(tmp_path / "served") as server:
+        for variable, name in (("REELSET_VGGISH_URL", "vggish_model.ckpt"),
+                               ("REELSET_VGGISH_PCA_URL", "vggish_pca_params.npz")):
+            monkeypatch.setenv(variable, server.url_for(name))
+        yield types.SimpleNamespace(files=files, server=server)
+
+
+def test_a_model_that_reads_audio_is_fed_vggish_and_skips_videos_without_sound(sound_library, served_vggish,
+                                                                                  tmp_path, monkeypatch):
+    from reelset.features.audio import load_vggish, vggish_features
+
+    model = StandInAudioModel()
+    stand_in = types.ModuleType("reelset.yt8m.model")
+    stand_in.load_model = lambda path, device="auto": model
+    monkeypatch.setitem(sys.modules, "reelset.yt8m.model", stand_in)
+    (tmp_path / "model").mkdir()
+    out, audio_dir = tmp_path / "out", tmp_path / "vggish"
+    result = CliRunner().invoke(cli, ["taste", str(sound_library), "--model", str(tmp_path / "model"), "--out",
+                                      str(out), "--audio-model-dir", str(audio_dir), "--cache-dir",
+                                      str(tmp_path / "cache"), "--device", "cpu", "--no-dataset"])
+    assert result.exit_code == 0, result.output
+    mute, tone = sound_library / "mute.mp4", sound_library / "tone.mp4"
+    lines = result.stdout.splitlines()
+    assert f"skipped {mute}: {predict.NO_SOUND}" in lines
+    assert lines[-1] == f"taste: 1 videos (0.0 hours) tagged, 1 skipped; report: {out / 'report.html'}"
+    assert f"warning: skipped {mute}: no audio stream: the model reads rgb+audio features" in result.stderr
+    # The files were fetched from the environment's URLs into --audio-model-dir, then used.
+    assert (audio_dir / "vggish_model.ckpt").read_bytes() == served_vggish.files["vggish_model.ckpt"].read_bytes()
+    assert [Path(record["path"]).name for record in json.loads((out / "predictions.json").read_text())] == [
+        "tone.mp4"]
+    # The model got the tone's VGGish features, one vector per rgb frame, as the floats (not the bytes).
+    (fed,) = model.fed
+    expected = vggish_features(tone, [0.0, 1.0], load_vggish(audio_dir, device="cpu"))
+    assert fed["rgb"].shape == (2, 1280)
+    np.testing.assert_allclose(fed["audio"], expected.features, rtol=1e-5, atol=1e-6)
+    soup = BeautifulSoup((out / "report.html").read_text(), "html.parser")
+    assert [row["data-path"] for row in soup.select("#skipped tr[data-path]")] == [str(mute)]
+    assert "cannot tag a video from its pictures alone" in soup.find("section", id="skipped").get_text()
+    assert "and VGGish audio" in soup.get_text()  # the report says what the model reads
+
+    model.fed.clear()  # a rerun takes the audio from the feature cache, and fetches nothing
+    served_vggish.server.clear_requests()
+    again = run_taste([sound_library], tmp_path / "again", model=model, cache_dir=tmp_path / "cache", device="cpu",
+                      audio_model_dir=audio_dir, dataset=None)
+    assert (again.tagged, again.from_cache, [item.reason for item in again.skipped]) == (1, 1, [predict.NO_SOUND])
+    np.testing.assert_array_equal(model.fed[0]["audio"], fed["audio"])
+    assert served_vggish.server.requests == []
+
+
+def test_only_a_model_that_reads_audio_takes_the_audio_options(sound_library, tmp_path):
+    for args, message in ((["--audio-model-dir", str(tmp_path)], "error: --audio-model-dir goes with --yt8m --audio "
+                                                                 "vggish, or a --model that reads audio"),
+                          (["--audio", "vggish"], "error: --audio goes with --yt8m"),
+                          (["--yt8m", "--audio-model-dir", str(tmp_path)], "error: --audio-model-dir goes with"),
+                          (["--yt8m", "--audio", "zeros"], "error: Invalid value for '--audio': 'zeros' is not one "
+                                                           "of 'none', 'vggish'")):
+        result = CliRunner().invoke(cli, ["taste", str(sound_library), "--out", str(tmp_path / "out"),
+                                          "--no-dataset", *args])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+    assert sorted(tmp_path.iterdir()) == []
+
+
+class SureModel:
+    """A stand-in video-level model over YouTube-8M's 3,862 classes, without verticals of its own (the shipped
+    vocabulary names them): sure of one class (0.999), and 0.01 for each of the others."""
+
+    backbone, level, features, max_frames = "efficientnet-lite0", "video", ("rgb",), 300
+
+    def __init__(self, sure: str):
+        from reelset.taste.verticals import load_entities
+
+        self.class_names = [entity.name for entity in load_entities()]
+        self.class_ids = list(range(len(self.class_names)))
+        self.class_groups = [""] * len(self.class_names)
+        self._scores = np.full(len(self.class_names), 0.01, np.float32)
+        self._scores[self.class_names.index(sure)] = 0.999
+
+    def predict(self, features):
+        return self._scores
+
+
+def test_a_videos_vertical_is_that_of_its_top_labels_not_of_all_scores(sound_library, tmp_path):
+    """"Tomato" at 0.999 is Food & Drink; the 0.01 of Games' 734 entities add up to 7.3, and must not count."""
+    tagger = Yt8mTagger(SureModel("Tomato"))
+    scores = SureModel("Tomato").predict({})
+    assert predict.group_scores(scores, tagger.groups)["Games"] > 7  # what the vertical was taken from before
+    labels = predict.top_labels(scores, tagger.names, tagger.groups, 5, tagger.unsure)
+    assert (labels[0].name, labels[0].category) == ("Tomato", "Food & Drink")
+    assert predict.video_vertical(labels) == "Food & Drink"
+    assert predict.video_vertical([]) == ""
+    label = predict.Label
+    # The verticals' sums over the labels shown; equal sums: the better label's vertical.
+    assert predict.video_vertical([label("a", 0.4, "Pets & Animals"), label("b", 0.3, "Sports"),
+                                   label("c", 0.3, "Sports")]) == "Sports"
+    assert predict.video_vertical([label("a", 0.5, ""), label("b", 0.3, "Sports"), label("c", 0.3, "Games")]) == \
+        "Sports"
+
+    summary = run_taste([sound_library / "tone.mp4"], tmp_path / "out", model=SureModel("Tomato"), device="cpu",
+                        cache_dir=tmp_path / "cache", dataset=None, top_k=3)
+    (record,) = json.loads(summary.predictions_json.read_text())
+    assert record["labels"][0]["name"] == "Tomato" and record["vertical"] == "Food & Drink"
+
+
+@pytest.mark.parametrize("flags, kept", [
+    ([], "the features cached in {cache}/features/ and the thumbnails in {out}/thumbnails/"),
+    (["--yt8m"], "the Inception + PCA files, the YouTube-8M files downloaded so far in {data}/ (a partial one "
+                 "continues where it stopped), the last training checkpoint in {models}/, the features cached in "
+                 "{cache}/features/ and the thumbnails in {out}/thumbnails/"),
+    (["--yt8m", "--audio", "vggish", "--no-cache"], "the Inception + PCA and VGGish files, the YouTube-8M files "
+                                                    "downloaded so far in {data}/ (a partial one continues where it "
+                                                    "stopped), the last training checkpoint in {models}/, the "
+                                                    "thumbnails in {out}/thumbnails/"),
+])
+def test_ctrl_c_says_what_is_kept_where_the_loop_keeps_it(sound_library, tmp_path, monkeypatch, flags, kept):
+    from reelset.taste import run as run_module
+    from reelset.taste import yt8m_loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(yt8m_loop, "run_taste_yt8m", interrupted)
+    monkeypatch.setattr(run_module, "run_taste", interrupted)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    result = CliRunner().invoke(cli, ["taste", str(sound_library), "--cache-dir", str(cache), "--out", str(out),
+                                      "--no-dataset", *flags])
+    assert result.exit_code == 130, result.output
+    # The folders yt8m_loop writes: its constants, not a copy of them.
+    yt8m = cache / yt8m_loop.YT8M_SUBDIR
+    where = dict(cache=cache, out=out, data=yt8m / yt8m_loop.PARTITION.replace("/", "_"),
+                 models=yt8m / yt8m_loop.MODELS_SUBDIR)
+    assert result.stderr.splitlines()[-1] == (f"interrupted: {kept.format(**where)} are kept, no new report is "
+                                              "written; rerun the same command to resume")

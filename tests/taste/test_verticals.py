@@ -13,6 +13,7 @@ import pytest
 from reelset.core.errors import ReelsetError
 from reelset.features import extract_video_features
 from reelset.taste import verticals
+from reelset.taste.constants import DEFAULT_TOP_K
 from reelset.taste.predict import load_tagger, top_labels, video_vertical
 from reelset.taste.samples import make_photo_video, sample_photo
 from reelset.taste.tagger import NUM_CLASSES, Synset, data_noun_path
@@ -294,4 +295,4 @@ def test_real_photos_land_in_their_vertical(offline_tagger, tmp_path, photo, ent
     assert scores.sum() == pytest.approx(1.0, abs=1e-3)  # the 1,000 class probabilities, regrouped
     top = top_labels(scores, tagger.names, tagger.groups, 1, tagger.unsure)[0]
     assert (top.name, top.category, top.unsure) == (entity, vertical, False), top
-    assert video_vertical(scores, tagger.groups) == vertical
+    assert video_vertical(top_labels(scores, tagger.names, tagger.groups, DEFAULT_TOP_K, tagger.unsure)) == vertical

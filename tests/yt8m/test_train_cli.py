@@ -64,7 +64,7 @@ def model_dir(files, tmp_path_factory) -> Path:
     result = CliRunner().invoke(cli, ["yt8m", "train", str(files["frame"]), "--out", str(out), "--vocabulary",
                                       str(files["vocabulary"]), *FAST])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0].startswith("select logistic epoch 1/6: loss ")
+    assert result.stdout.splitlines()[0].startswith("5-fold cross-validation: logistic l2=")
     assert f"model: {out} (" in result.stdout and "chosen: " in result.stdout
     assert "features: rgb and audio: every record has audio" in result.stdout
     return out

@@ -69,8 +69,13 @@ KEPT: dict[tuple[str, ...], str | Callable[[Mapping[str, Any]], str]] = {
     ("yt8m", "evaluate"): NOTHING,
     ("yt8m", "predict"): NOTHING,
     ("taste",): lambda params: (
-        "the thumbnails in {out}/thumbnails/" if params["no_cache"]
-        else "the features cached in {cache}/features/ and the thumbnails in {out}/thumbnails/"
+        # The paths of reelset.taste.yt8m_loop: YT8M_SUBDIR, the partition's folder, MODELS_SUBDIR (cached whatever
+        # --no-cache says: that flag is the feature cache's).
+        (f"the Inception + PCA{' and VGGish' if params.get('audio') == 'vggish' else ''} files, the YouTube-8M "
+         "files downloaded so far in {cache}/yt8m/2_video_train/ (a partial one continues where it stopped), the "
+         "last training checkpoint in {cache}/yt8m/models/, " if params.get("yt8m") else "")
+        + ("the thumbnails in {out}/thumbnails/" if params["no_cache"]
+           else "the features cached in {cache}/features/ and the thumbnails in {out}/thumbnails/")
     ) + " are kept, no new report is written",
     ("doctor",): NOTHING,
     ("demo",): "what finished in {workdir}/ is kept",

@@ -8,13 +8,18 @@ The original TF1 ``extract_tfrecords_main.py``, with its flags and its output, w
 - each record: context ``id`` = the video path exactly as written in the CSV, ``labels`` sorted, ``mean_rgb`` = the
   mean of the unquantized features, ``backbone`` = the model that made them, ``audio_source``; frame features
   ``rgb`` = the 8-bit features, one per frame (or, with ``skip_frame_level_features``, a video-level Example);
-- audio is absent unless asked: no ``audio`` list and ``audio_source = "none"`` in the context (a deliberate change:
-  the original wrote 128 zero bytes per frame, which dequantize to -1.99, not silence);
-  ``insert_zero_audio_features`` writes them as the original did, with ``audio_source = "zeros"``;
+- audio (``settings.audio``): ``none`` by default, no ``audio`` list and ``audio_source = "none"`` in the context (a
+  deliberate change: the original wrote 128 zero bytes per frame, which dequantize to -1.99, not silence);
+  ``zeros`` writes them as the original did (its ``insert_zero_audio_features``), with ``audio_source = "zeros"``;
+  ``vggish`` writes YouTube-8M's audio (:mod:`reelset.features.audio`): ``audio`` = one 128-byte VGGish vector per
+  ``rgb`` frame (the 0.96 s from that frame's time), ``mean_audio`` = the mean of the unquantized floats,
+  ``audio_source = "vggish"``; a video without sound gets a record without audio (``audio_source = "none"``), named
+  in the summary's ``no_sound``;
 - each video is one task (:func:`reelset.features.video.video_features`) of an executor (:mod:`reelset.scale`):
-  threads here decode while the backbone embeds, or a Dask cluster's workers do it all (``--scheduler``); each
-  finished video's features are cached by the file's content hash and the settings, so a rerun (or a run after a
-  crash) skips what is done; this process alone writes the records, in input order;
+  threads here decode (frames and sound) while the backbone (and VGGish) embeds, or a Dask cluster's workers do it
+  all (``--scheduler``); each finished video's features are cached by the file's content hash and the settings
+  (the audio choice and VGGish's files included), so a rerun (or a run after a crash) skips what is done; this
+  process alone writes the records, in input order;
 - output: exactly ``OUT`` with one shard, or ``<stem>-00000-of-000NN.tfrecord`` beside it with ``shard_size``; every
   file written atomically.
 """
@@ -26,6 +31,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +40,7 @@ from reelset.core.cache import default_cache_dir, writable_cache_dir
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.textfile import read_text
 from reelset.features.backbones import Backbone
+from reelset.features.constants import AUDIO_VGGISH, AUDIO_ZEROS
 from reelset.features.video import (
     ExtractSettings,
     FeatureCache,
@@ -41,11 +48,16 @@ from reelset.features.video import (
     VideoInput,
     VideoResult,
     VideoTask,
+    check_audio,
     settings_backbone,
+    settings_vggish,
     video_features,
 )
 from reelset.formats.yt8m_records import write_records
 from reelset.scale import Executor, executor_for
+
+if TYPE_CHECKING:
+    from reelset.features.audio import Vggish
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")  # the order messages list them in
 AUDIO_WIDTH = 128
@@ -59,6 +71,7 @@ class ExtractSummary:
     frames: int = 0
     failures: list[str] = field(default_factory=list)  # "<path>: <reason>" (bad CSV lines: "<csv>:<line>: ...")
     warnings: list[str] = field(default_factory=list)  # encoded, but e.g. truncated: decoded up to the damage
+    no_sound: list[str] = field(default_factory=list)  # --audio vggish: encoded without audio, no sound (paths)
     outputs: list[Path] = field(default_factory=list)
     max_quantization_error: float = 0.0
 
@@ -112,19 +125,25 @@ def read_inputs(source: Path) -> tuple[list[VideoInput], list[str]]:
 
 def make_record(video: VideoInput, features: VideoFeatures, settings: ExtractSettings) -> dict:
     """The YouTube-8M record of one video (see the module docstring for its keys)."""
+    zeros = settings.audio == AUDIO_ZEROS
+    vggish = settings.audio == AUDIO_VGGISH and features.audio is not None
     record: dict = {
         settings.video_file_feature_key: video.path,
         settings.labels_feature_key: np.asarray(sorted(video.labels), np.int64),
         f"mean_{settings.image_feature_key}": features.mean,
         "backbone": features.backbone.encode(),
-        "audio_source": b"zeros" if settings.insert_zero_audio_features else b"none",
+        "audio_source": b"zeros" if zeros else b"vggish" if vggish else b"none",
     }
-    if settings.insert_zero_audio_features:
+    if zeros:
         record["mean_audio"] = np.zeros(AUDIO_WIDTH, np.float32)
+    elif vggish:
+        record["mean_audio"] = features.mean_audio
     if not settings.skip_frame_level_features:
         record[settings.image_feature_key] = features.quantized
-        if settings.insert_zero_audio_features:
+        if zeros:
             record["audio"] = np.zeros((len(features.quantized), AUDIO_WIDTH), np.uint8)
+        elif vggish:
+            record["audio"] = features.audio_quantized
     return record
 
 
@@ -143,23 +162,27 @@ def check_settings(settings: ExtractSettings) -> None:
         raise ReelsetError(f"--shard-size must be at least 1, got {settings.shard_size}")
     if settings.frames_per_second <= 0 or settings.max_frames < 1:
         raise ReelsetError("--frames-per-second must be above 0 and --max-frames at least 1")
+    check_audio(settings)
     if settings.use_cache:
         writable_cache_dir(settings.cache_dir)
 
 def iter_video_features(inputs: Iterable[VideoInput], settings: ExtractSettings, executor: Executor,
-                        backbone: Backbone | None = None) -> Iterator[VideoResult]:
-    """Each input's features, in input order, computed by the tasks of ``executor`` (``backbone``: the one loaded
-    in this process, for tasks that run here; a cluster's workers load their own). New features go into the feature
-    cache here, as they are yielded (on a cluster: under ``settings.cache_dir``, or this machine's default cache)."""
+                        backbone: Backbone | None = None, vggish: Vggish | None = None) -> Iterator[VideoResult]:
+    """Each input's features, in input order, computed by the tasks of ``executor`` (``backbone`` and ``vggish``:
+    those loaded in this process, for tasks that run here; a cluster's workers load their own). New features go
+    into the feature cache here, as they are yielded (on a cluster: under ``settings.cache_dir``, or this machine's
+    default cache)."""
     shared = replace(settings, cache_dir=_shared(executor, settings.cache_dir),
-                     model_dir=_shared(executor, settings.model_dir))
-    tasks = (VideoTask(video, str(executor.shared_path(video.path)), shared, executor.in_process(backbone))
-             for video in inputs)
+                     model_dir=_shared(executor, settings.model_dir),
+                     audio_model_dir=_shared(executor, settings.audio_model_dir))
+    tasks = (VideoTask(video, str(executor.shared_path(video.path)), shared, executor.in_process(backbone),
+                       executor.in_process(vggish)) for video in inputs)
     cache = None
     if settings.use_cache:
         backbone = backbone or settings_backbone(settings)
+        vggish = settings_vggish(settings, vggish)
         cache = FeatureCache(settings.cache_dir or default_cache_dir(), settings,
-                             getattr(backbone, "fingerprint", backbone.name))
+                             getattr(backbone, "fingerprint", backbone.name), vggish.fingerprint if vggish else None)
     for result in executor.map_ordered(video_features, tasks, on_error=_task_failed):
         if cache is not None and result.cache_key and result.features is not None and not result.from_cache:
             cache.put(result.cache_key, result.features)  # here, in order: the cache's single writer
@@ -181,6 +204,7 @@ def extract(
     *,
     invalid: list[str] = (),
     backbone: Backbone | None = None,
+    vggish: Vggish | None = None,
     on_video: Callable[[VideoInput, str | None], None] = lambda video, error: None,
     on_warning: Callable[[str], None] = lambda message: None,
     executor: Executor | str | None = None,
@@ -193,6 +217,8 @@ def extract(
         backbone: an already loaded backbone (its name must be ``settings.backbone``); default: load it (here, so
             that a backbone that cannot be loaded stops the run before anything is written; a cluster's workers
             load their own).
+        vggish: with ``settings.audio`` vggish, VGGish already loaded (:func:`reelset.features.audio.load_vggish`);
+            default: load it here, before anything is written, its files fetched at first use.
         on_video: called after each video with the error message, or None when it was encoded.
         on_warning: called with each warning (a damaged video encoded up to the damage).
         executor: where the videos are decoded and embedded (:func:`reelset.scale.executor_for`: an Executor, or
@@ -202,15 +228,16 @@ def extract(
             threads here, ``settings.decode_workers`` decoding while one embeds.
 
     Raises:
-        ReelsetError: bad settings, an output or a feature cache that cannot be written, a backbone that cannot be
-            loaded, or a scheduler that cannot be reached (all before anything is written); videos that fail are
-            reported, not raised.
+        ReelsetError: bad settings, an output or a feature cache that cannot be written, a backbone or VGGish that
+            cannot be loaded (its files missing, corrupt, unreachable, not matching their checksums), or a scheduler
+            that cannot be reached (all before anything is written); videos that fail are reported, not raised.
     """
     check_settings(settings)
     check_output(out)
     with executor_for(executor, workers=settings.decode_workers + 1) as running:  # the decoders and one embedder
         backbone = settings_backbone(settings, backbone)
-        results = iter_video_features(inputs, settings, running, backbone)
+        vggish = settings_vggish(settings, vggish)
+        results = iter_video_features(inputs, settings, running, backbone, vggish)
         return _encode(inputs, results, Path(out), settings, backbone, invalid, on_video, on_warning)
 
 
@@ -233,6 +260,8 @@ def _encode(inputs: list[VideoInput], results: Iterable[VideoResult], out: Path,
                 on_warning(warning)
             error_bound = float(np.abs(backbone.from_bytes(features.quantized) - features.features).max(initial=0))
             summary.max_quantization_error = max(summary.max_quantization_error, error_bound)
+            if features.no_sound:
+                summary.no_sound.append(result.video.path)
             summary.encoded += 1
             summary.frames += len(features.features)
             on_video(result.video, None)

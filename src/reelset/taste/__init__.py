@@ -5,8 +5,10 @@ scan.py finds the videos; tagger.py holds the offline tagger's vocabulary (the 1
 turns a video's features into scores and top labels in those terms (that tagger, or a trained YouTube-8M model);
 capture.py and places.py say when and where it was filmed; shots.py counts its shots; duplicates.py finds
 near-duplicates; report.py writes the HTML report; dataset.py the FiftyOne dataset; run.py wires them
-(:func:`run_taste`, the library call behind the command); samples.py makes sample videos from real photos shipped in
-installed packages (for the demo, the tests and the screenshot).
+(:func:`run_taste`, the library call behind the command); yt8m_loop.py is ``taste --yt8m``, the original project in
+one call (:func:`run_taste_yt8m`: backbone files, a shard of YouTube-8M, the default model trained on it, then
+:func:`run_taste` with it); samples.py makes sample videos from real photos shipped in installed packages (for the
+demo, the tests and the screenshot).
 
 Example::
 
@@ -22,6 +24,9 @@ _EXPORTS = {
     "run_taste": ".run",
     "summary_lines": ".run",
     "TasteSummary": ".run",
+    "run_taste_yt8m": ".yt8m_loop",
+    "prepare_yt8m_model": ".yt8m_loop",
+    "Yt8mSource": ".yt8m_loop",
     "scan_videos": ".scan",
     "load_tagger": ".predict",
     "imagenet_mapping": ".verticals",

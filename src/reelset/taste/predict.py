@@ -15,10 +15,13 @@ Two taggers follow :class:`Tagger`, and both speak YouTube-8M's language (its 3,
   come from the backbone the model was trained on; labels are YouTube-8M entities and their vertical the model's
   (else the shipped vocabulary's for that name; ``""`` for a class it does not know). Scores are independent
   probabilities: unsure below :data:`YT8M_UNSURE_BELOW`. Per-second scores only from frame-level models that give
-  them (``predict_frames``).
+  them (``predict_frames``). A model trained on rgb+audio is fed the video's VGGish audio too (its ``audio`` is
+  ``"vggish"``: extraction computes it); such a model cannot tag a video without sound from its pictures alone, so
+  that video is skipped with :data:`NO_SOUND` as its reason (:meth:`Tagger.cannot_tag`), the others tagged.
 
 Labels are the top ``k`` whatever their score, best first; equal scores keep the label order. A video's vertical is
-the one whose labels' scores add up highest (:func:`video_vertical`).
+the one whose top labels (those the report shows) add up highest (:func:`video_vertical`): over all 3,862 classes,
+the many small scores of unrelated entities would outweigh the one the model is sure of.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 
 from reelset.core.errors import ReelsetError
 from reelset.features.backbones import EFFICIENTNET_LITE0, RECORD_KEY, Backbone, load_backbone
+from reelset.features.constants import AUDIO_NONE, AUDIO_VGGISH
 from reelset.features.extraction import VideoFeatures
 
 NUM_IMAGENET_CLASSES = 1000
@@ -59,6 +63,8 @@ class Tagger(Protocol):
         description: one line for the report (what model, what labels).
         scores_sum_to_one: whether a video's scores are a distribution (ImageNet) or independent (YouTube-8M).
         unsure: when one of its labels is unsure.
+        audio: the audio its features need (``ExtractSettings.audio``): ``"none"``, or ``"vggish"`` for a model
+            that reads YouTube-8M's audio features.
     """
 
     backbone: str
@@ -68,6 +74,10 @@ class Tagger(Protocol):
     description: str
     scores_sum_to_one: bool
     unsure: Unsure
+    audio: str
+
+    def cannot_tag(self, features: VideoFeatures) -> str | None:
+        """Why the video of ``features`` cannot be tagged (one line, without its path), or None when it can."""
 
     def scores(self, features: VideoFeatures) -> tuple[np.ndarray, np.ndarray | None]:
         """``(num_classes,)`` scores of the video and ``(frames, num_classes)`` per-frame scores (or None)."""
@@ -76,6 +86,10 @@ class Tagger(Protocol):
 IMAGENET_UNSURE_BELOW = 0.3  # a mean probability: under it, the frames mostly show something else
 MAPPING_UNSURE_BELOW = 0.5  # ImageNet class -> entity mappings that climbed far or matched an ambiguous word
 YT8M_UNSURE_BELOW = 0.5  # an independent probability: under it the model leans towards "no"
+# Why an rgb+audio model skips a video without sound: zeros or made-up audio would be features YouTube-8M's videos
+# never have, and the model's scores for them would mean nothing.
+NO_SOUND = ("no audio stream: the model reads rgb+audio features and cannot tag a video from its pictures alone "
+            "(a model trained on rgb alone can)")
 
 
 @dataclass(frozen=True)
@@ -101,10 +115,16 @@ def top_labels(scores: np.ndarray, names: Sequence[str], groups: Sequence[str], 
             for index in order]
 
 
-def video_vertical(scores: np.ndarray, groups: Sequence[str]) -> str:
-    """The vertical whose labels' scores add up highest (``""`` when no label has one; ties: the first seen)."""
-    totals = {group: score for group, score in group_scores(scores, groups).items() if group}
-    return max(totals, key=totals.__getitem__) if totals else ""
+def video_vertical(labels: Sequence[Label]) -> str:
+    """The vertical whose ``labels`` (a video's top labels, :func:`top_labels`) add up highest: ``""`` when none has
+    one; on a tie, the vertical of the better label. Only the top labels count: a model's thousands of small scores
+    of unrelated entities would add up past the label it is sure of (a video that is "Tomato" at 0.999 would be
+    "Games", the vertical with the most entities)."""
+    totals: dict[str, float] = {}
+    for label in labels:
+        if label.category:
+            totals[label.category] = totals.get(label.category, 0.0) + float(label.score)
+    return max(totals, key=totals.__getitem__) if totals else ""  # max keeps the first of equal totals
 
 
 @dataclass(frozen=True)
@@ -152,6 +172,7 @@ class ImageNetTagger:
 
     group_kind = "vertical"
     scores_sum_to_one = True
+    audio = AUDIO_NONE
 
     def __init__(self, backbone: Backbone, mappings: Sequence):
         if backbone.name != EFFICIENTNET_LITE0 or not hasattr(backbone, "classify_features"):
@@ -188,6 +209,9 @@ class ImageNetTagger:
                             f"{len(entities)} YouTube-8M entities ({mapped} classes mapped through WordNet 3.0; "
                             f"the other {len(mappings) - mapped} in \"Other\")")
 
+    def cannot_tag(self, features: VideoFeatures) -> str | None:
+        return None
+
     def scores(self, features: VideoFeatures) -> tuple[np.ndarray, np.ndarray | None]:
         classes = np.asarray(self._backbone.classify_features(features.features), np.float32)
         per_frame = np.zeros((len(classes), len(self.names)), np.float32)
@@ -196,18 +220,26 @@ class ImageNetTagger:
 
 
 class Yt8mTagger:
-    """A trained YouTube-8M model (the ``TrainedModel`` of ``reelset.yt8m.model``): entities and their verticals."""
+    """A trained YouTube-8M model (the ``TrainedModel`` of ``reelset.yt8m.model``): entities and their verticals,
+    from rgb features, or rgb and VGGish audio (module docstring)."""
 
     group_kind = "vertical"
     scores_sum_to_one = False
 
     def __init__(self, model, source: str = "model"):
         features = tuple(getattr(model, "features", ("rgb",)))
-        if "audio" in features:
-            raise ReelsetError(f"{source}: the model was trained on {'+'.join(features)} features; own videos "
-                               "have no YouTube-8M audio features, so only a model trained on rgb alone can tag them")
-        if "rgb" not in features:
-            raise ReelsetError(f"{source}: the model reads {'+'.join(features) or 'no'} features, not rgb")
+        if "rgb" not in features or not set(features) <= {"rgb", "audio"}:
+            raise ReelsetError(f"{source}: the model reads {'+'.join(features) or 'no'} features; taste gives it rgb, "
+                               "or rgb+audio")
+        self.features = features
+        self.audio = AUDIO_VGGISH if "audio" in features else AUDIO_NONE
+        if self.audio == AUDIO_VGGISH:
+            from reelset.features.audio.vggish import WIDTH
+
+            width = dict(getattr(model, "widths", None) or {}).get("audio", WIDTH)
+            if width != WIDTH:
+                raise ReelsetError(f"{source}: the model reads audio features of width {width}; YouTube-8M's (VGGish) "
+                                   f"have {WIDTH}")
         self.model = model
         self.backbone = model.backbone
         self.names = list(model.class_names)
@@ -219,12 +251,20 @@ class Yt8mTagger:
             groups = [group or known.get(name, "") for group, name in zip(groups, self.names)]
         self.groups = [group or "" for group in groups]
         self.unsure = Unsure(YT8M_UNSURE_BELOW)
-        self.description = (f"YouTube-8M {model.level}-level model {source} ({len(self.names)} entities, "
-                            f"{model.backbone} features)")
+        read = f"{model.backbone} features" + (" and VGGish audio" if self.audio == AUDIO_VGGISH else "")
+        self.description = f"YouTube-8M {model.level}-level model {source} ({len(self.names)} entities, {read})"
+
+    def cannot_tag(self, features: VideoFeatures) -> str | None:
+        return NO_SOUND if self.audio == AUDIO_VGGISH and features.audio is None else None
 
     def scores(self, features: VideoFeatures) -> tuple[np.ndarray, np.ndarray | None]:
         # The backbone goes along so that the model itself refuses features of another space.
         inputs = {"rgb": np.asarray(features.features, np.float32), RECORD_KEY: features.backbone}
+        if self.audio == AUDIO_VGGISH:
+            if features.audio is None:
+                raise ReelsetError(NO_SOUND)
+            # The unquantized floats, as the rgb ones: what the records' mean_audio averages.
+            inputs["audio"] = np.asarray(features.audio, np.float32)
         video = np.asarray(self.model.predict(inputs), np.float32).reshape(-1)
         frames = self.model.predict_frames(inputs) if hasattr(self.model, "predict_frames") else None
         return video, (None if frames is None else np.asarray(frames, np.float32))
@@ -249,8 +289,8 @@ def load_tagger(model=None, *, device: str = "auto", wordnet_dir: Path | None = 
         backbone_model_dir: where ``inception-yt8m`` keeps its files (for a model trained on them).
 
     Raises:
-        ReelsetError: WordNet or ``imagenet-classes`` missing; a model that cannot be loaded, reads audio, or whose
-            backbone cannot be loaded here (the message says which and why).
+        ReelsetError: WordNet or ``imagenet-classes`` missing; a model that cannot be loaded, reads features other
+            than rgb and VGGish audio, or whose backbone cannot be loaded here (the message says which and why).
     """
     if model is None:
         from reelset.taste.verticals import imagenet_mapping

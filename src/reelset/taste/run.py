@@ -18,8 +18,13 @@ Outputs under ``out``, each written atomically:
   same; pictures of videos no longer in the run are removed);
 - ``report.html``: :mod:`reelset.taste.report`.
 
-A file that cannot be tagged (empty, truncated before its index, not a video) is skipped with its reason, in the
-report and as a warning; a damaged file that decodes in part is tagged from what decodes, with a warning.
+A file that cannot be tagged (empty, truncated before its index, not a video; a video without sound given to a model
+that reads rgb+audio) is skipped with its reason, in the report and as a warning; a damaged file that decodes in
+part is tagged from what decodes, with a warning.
+
+The tagger says what the extraction computes: a model trained on rgb+audio has each video's sound turned into
+YouTube-8M's audio features too (VGGish, :mod:`reelset.features.audio`; its files fetched once into
+``audio_model_dir``, else ``backbone_model_dir``, else ``~/yt8m``, and loaded before anything is written).
 
 Two tasks per video run on an executor (:mod:`reelset.scale`): decode and embed
 (:func:`reelset.features.video.video_features`, the feature cache read and written by the task), then ffprobe and the
@@ -58,6 +63,7 @@ from reelset.core.cache import writable_cache_dir
 from reelset.core.errors import ReelsetError, one_line
 from reelset.core.ffmpeg import MediaError, probe, run_ffmpeg
 from reelset.core.progress import Reporter
+from reelset.features.constants import AUDIO_VGGISH
 from reelset.features.extraction import (
     VIDEO_SUFFIXES,
     ExtractSettings,
@@ -375,12 +381,13 @@ def _tag(result: VideoResult, tagger: Tagger, top_k: int
     scores, frame_scores = tagger.scores(features)
     if scores.shape != (len(tagger.names),):
         raise ReelsetError(f"the tagger gave {scores.shape} scores for {len(tagger.names)} classes")
+    labels = top_labels(scores, tagger.names, tagger.groups, top_k, tagger.unsure)
     video = TastedVideo(
-        path=result.video.path, labels=top_labels(scores, tagger.names, tagger.groups, top_k, tagger.unsure),
+        path=result.video.path, labels=labels,
         frame_labels=None if frame_scores is None else FrameTopLabels.from_scores(
             frame_scores, tagger.names, tagger.groups, top_k, tagger.unsure),
         timestamps=np.asarray(features.timestamps, np.float64), taken=None, from_cache=result.from_cache,
-        warnings=list(features.warnings), vertical=video_vertical(scores, tagger.groups))
+        warnings=list(features.warnings), vertical=video_vertical(labels))
     return video, scores, frame_scores, _best_second(frame_scores, video.timestamps, int(np.argmax(scores)))
 
 
@@ -426,6 +433,29 @@ def _absolute(path: str | Path) -> str:
     return str(Path(path).expanduser().absolute())
 
 
+def check_taste_inputs(paths: Sequence[Path], out: str | Path, *, top_k: int = DEFAULT_TOP_K,
+                       limit: int | None = None, cache_dir: Path | None = None, use_cache: bool = True) -> list[Path]:
+    """What :func:`run_taste` checks before it loads or writes anything: the numbers, the videos, ``out`` and the
+    feature cache. Returns the videos to tag (the first ``limit`` found). A step that must run before the tagging
+    (``reelset taste --yt8m``: :mod:`reelset.taste.yt8m_loop`) asks first, so that a mistake is not found an hour
+    later.
+
+    Raises:
+        ReelsetError: as :func:`run_taste` for these inputs.
+    """
+    if top_k < 1:
+        raise ReelsetError(f"--top-k must be at least 1, got {top_k}")
+    if limit is not None and limit < 0:
+        raise ReelsetError(f"--limit must be at least 0, got {limit}")
+    found = scan_videos(paths)
+    if not found:
+        raise ReelsetError(f"no videos found in {', '.join(map(str, paths))} (looked for {', '.join(VIDEO_SUFFIXES)})")
+    check_output(out, folder=True)
+    if use_cache:
+        writable_cache_dir(cache_dir)
+    return found if limit is None else found[:limit]
+
+
 def run_taste(
     paths: Iterable[str | Path],
     out: str | Path,
@@ -441,6 +471,8 @@ def run_taste(
     batch_size: int | None = None,
     wordnet_dir: Path | None = None,
     backbone_model_dir: Path | None = None,
+    audio_model_dir: Path | None = None,
+    audio_expected_sha256: str | None = None,
     reporter: Reporter | None = None,
     executor: Executor | str | None = None,
 ) -> TasteSummary:
@@ -451,9 +483,14 @@ def run_taste(
         top_k: labels per video (and per second), whatever their score.
         limit: tag only the first N videos found.
         dataset: the FiftyOne dataset to create or update; None for none.
-        cache_dir: the feature cache (and the memo of the ImageNet-to-YouTube-8M mapping); default reelset's cache folder.
+        cache_dir: the feature cache (and the memo of the ImageNet-to-YouTube-8M mapping); default reelset's cache
+            folder.
         use_cache: read and write the feature cache.
         jobs: videos decoded (and probed, thumbnailed) at the same time on this machine (without ``executor``).
+        backbone_model_dir: where ``inception-yt8m`` keeps its files (for a model trained on them).
+        audio_model_dir: where VGGish's files are fetched (once) and verified, for a model that reads rgb+audio;
+            default ``backbone_model_dir``, else ``~/yt8m``. ``audio_expected_sha256`` pins them
+            (``NAME=HEX[,NAME=HEX]``).
         reporter: progress bars and warnings (a quiet one by default).
         executor: where each video is decoded, embedded, probed and thumbnailed (:func:`reelset.scale.executor_for`:
             an Executor, or a Dask scheduler's address or ``distributed.Client``; module docstring). Default:
@@ -461,38 +498,50 @@ def run_taste(
 
     Raises:
         ReelsetError: a path that does not exist, folders without a video, bad numbers, ``out`` or the feature
-            cache not writable, WordNet or the model missing or unusable, a scheduler that cannot be reached (all
-            before anything is written).
+            cache not writable, WordNet or the model missing or unusable, VGGish's files that cannot be fetched or
+            loaded, a scheduler that cannot be reached (all before anything is written).
     """
     reporter = reporter or Reporter(interactive=False)
     paths = [Path(path) for path in paths]
-    if top_k < 1:
-        raise ReelsetError(f"--top-k must be at least 1, got {top_k}")
-    if limit is not None and limit < 0:
-        raise ReelsetError(f"--limit must be at least 0, got {limit}")
-    found = scan_videos(paths)
-    if not found:
-        raise ReelsetError(f"no videos found in {', '.join(map(str, paths))} (looked for {', '.join(VIDEO_SUFFIXES)})")
-    check_output(out, folder=True)
-    if use_cache:
-        writable_cache_dir(cache_dir)
-    if limit is not None:
-        found = found[:limit]
+    found = check_taste_inputs(paths, out, top_k=top_k, limit=limit, cache_dir=cache_dir, use_cache=use_cache)
     with executor_for(executor, workers=jobs + 1) as running:  # jobs decode while one embeds
         return _run(paths, found, out, running, model=model, top_k=top_k, dataset=dataset, cache_dir=cache_dir,
                     use_cache=use_cache, device=device, jobs=jobs, batch_size=batch_size, wordnet_dir=wordnet_dir,
-                    backbone_model_dir=backbone_model_dir, reporter=reporter)
+                    backbone_model_dir=backbone_model_dir, audio_model_dir=audio_model_dir,
+                    audio_expected_sha256=audio_expected_sha256, reporter=reporter)
+
+
+def _load_vggish(settings: ExtractSettings, reporter: Reporter):
+    """VGGish for a tagger that reads audio (None otherwise), its files fetched at first use with a bar each."""
+    if settings.audio != AUDIO_VGGISH:
+        return None
+    from reelset.features.audio import load_vggish
+
+    bars: dict[str, Any] = {}
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        if name not in bars:
+            bars[name] = reporter.task(f"VGGish: {name}", total=total, unit="bytes")
+        bars[name].update(completed=done, total=total)
+
+    with reporter.live():
+        return load_vggish(settings.audio_model_dir or settings.model_dir, device=settings.device,
+                           expected_sha256=settings.audio_expected_sha256, on_progress=progress)
 
 
 def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Executor, *, model, top_k: int,
          dataset: str | None, cache_dir: Path | None, use_cache: bool, device: str, jobs: int, batch_size: int | None,
-         wordnet_dir: Path | None, backbone_model_dir: Path | None, reporter: Reporter) -> TasteSummary:
+         wordnet_dir: Path | None, backbone_model_dir: Path | None, audio_model_dir: Path | None,
+         audio_expected_sha256: str | None, reporter: Reporter) -> TasteSummary:
     """:func:`run_taste` once the videos are found (and the executor ready: a cluster connected)."""
     tagger, backbone = load_tagger(model, device=device, wordnet_dir=wordnet_dir, cache_dir=cache_dir,
                                    backbone_model_dir=backbone_model_dir)
     settings = ExtractSettings(backbone=tagger.backbone, device=device, batch_size=batch_size, decode_workers=jobs,
-                               cache_dir=cache_dir, use_cache=use_cache, model_dir=backbone_model_dir)
-    results = iter_video_features((VideoInput(str(path)) for path in found), settings, executor, backbone)
+                               cache_dir=cache_dir, use_cache=use_cache, model_dir=backbone_model_dir,
+                               audio=tagger.audio, audio_model_dir=audio_model_dir,
+                               audio_expected_sha256=audio_expected_sha256)
+    vggish = _load_vggish(settings, reporter)
+    results = iter_video_features((VideoInput(str(path)) for path in found), settings, executor, backbone, vggish)
     out = Path(out)
     thumbnails = out / "thumbnails"
     made = [folder for folder in (out, thumbnails) if not folder.exists()]  # removed again if nothing is tagged
@@ -511,9 +560,10 @@ def _run(paths: list[Path], found: list[Path], out: str | Path, executor: Execut
             tagged = 0
             for result in results:
                 bar.advance()
-                if result.error is not None:
-                    summary.skipped.append(SkippedFile(result.video.path, _reason(result)))
-                    reporter.warn(f"skipped {result.error}")
+                reason = _reason(result) if result.error is not None else tagger.cannot_tag(result.features)
+                if reason is not None:
+                    summary.skipped.append(SkippedFile(result.video.path, reason))
+                    reporter.warn(f"skipped {result.video.path}: {reason}")
                     continue
                 video, scores, frame_scores, seconds = _tag(result, tagger, top_k)
                 moments.add(video.path, frame_scores, video.timestamps)

@@ -4,9 +4,10 @@ import them from here."""
 
 from __future__ import annotations
 
-# :mod:`.download`: the hosts of the official download.py.
+# :mod:`.download`: the hosts of the official download.py, and its mirrors ({mirror}.data.yt8m.org).
 PLAN_BASE_URL = "http://data.yt8m.org"
 DATA_BASE_URL = "http://{mirror}.data.yt8m.org"
+MIRRORS = ("us", "eu", "asia")
 
 # :mod:`.export`: the output formats.
 FORMATS = ("parquet", "npz")
@@ -22,7 +23,7 @@ MAX_JOBS = 16
 # :mod:`.training`: ``--model auto`` and the names of the architectures, in the order of
 # :data:`reelset.yt8m.training.networks.MODELS` (which checks that they match).
 AUTO = "auto"
-MODEL_NAMES = ("logistic", "moe", "nextvlad", "meanpool")
+MODEL_NAMES = ("logistic", "moe", "knn", "blend", "nextvlad", "meanpool")
 
 # :mod:`.segments`: the segment task's inference.py defaults.
 SEGMENT_TOP_K = 20  # --top_k: classes kept per segment

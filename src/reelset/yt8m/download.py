@@ -66,9 +66,8 @@ from reelset.core.locks import exclusive_lock
 from reelset.core.http import ChecksumError, HttpError, content_length, download_file, fetch_bytes, part_path
 from reelset.core.progress import Reporter
 from reelset.scale import Executor, executor_for
-from reelset.yt8m.constants import DATA_BASE_URL, PLAN_BASE_URL
+from reelset.yt8m.constants import DATA_BASE_URL, MIRRORS, PLAN_BASE_URL
 
-MIRRORS = ("us", "eu", "asia")
 LEVELS = ("video_level", "frame_level", "video", "frame")
 SPLITS = ("train", "validate", "test")
 ALPHABET = string.ascii_lowercase + string.ascii_uppercase + string.digits

@@ -52,7 +52,8 @@ MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "reelset-yt8m-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: unit-length inputs ("inputs": "unit"); 1: standardised inputs, still read
+READ_VERSIONS = (1, 2)
 FRAME_WINDOW = 5  # predict_frames' window for frame-level models: a YouTube-8M segment (5 s)
 
 __all__ = ["CHECKPOINT_FILE", "MODEL_FILE", "WEIGHTS_FILE", "ModelError", "TrainedModel", "load_model"]
@@ -256,9 +257,9 @@ def read_config(model_dir: Path) -> dict:
     missing = [key for key in required if not isinstance(config, dict) or key not in config]
     if missing:
         raise ModelError(f"{config_path}: corrupt model description (missing {', '.join(missing)})")
-    if config["format"] != FORMAT or config["version"] != FORMAT_VERSION:
+    if config["format"] != FORMAT or config["version"] not in READ_VERSIONS:
         raise ModelError(f"{config_path}: format {config['format']} v{config['version']}, this reelset reads "
-                         f"{FORMAT} v{FORMAT_VERSION}")
+                         f"{FORMAT} v{', v'.join(map(str, READ_VERSIONS))}")
     if config["model"] not in MODELS:
         raise ModelError(f"{config_path}: unknown model {config['model']!r}")
     return config
@@ -270,7 +271,8 @@ def network_for(config: dict, device: str = "cpu") -> torch.nn.Module:
     classes = len(config["classes"]["ids"])
     with torch.random.fork_rng(devices=[]):  # random init, overwritten by the weights: leave the caller's RNG alone
         network = build_network(spec, tuple(int(config["widths"][name]) for name in config["features"]), classes,
-                                np.zeros(classes, np.float32), config["options"])
+                                np.zeros(classes, np.float32), config["options"],
+                                inputs=config.get("inputs", "standardize"))  # format 1 had no "inputs"
     return network.to(device)
 
 

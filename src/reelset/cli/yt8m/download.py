@@ -11,7 +11,7 @@ import click
 from reelset.cli.yt8m import group
 from reelset.cli.options import scheduler_option
 from reelset.core.errors import ReelsetError
-from reelset.yt8m.constants import DATA_BASE_URL, PLAN_BASE_URL
+from reelset.yt8m.constants import DATA_BASE_URL, MIRRORS, PLAN_BASE_URL
 
 
 class _OfficialEnvOption(click.Option):
@@ -46,7 +46,7 @@ def _checked(parser: str) -> Callable:
               help="e.g. 2/frame/train; level video_level, frame_level, video or frame; split train, validate or "
                    "test.")
 @click.option("--mirror", cls=_OfficialEnvOption, envvar="mirror", show_envvar=True,
-              callback=_checked("parse_mirror"), metavar="us|eu|asia", help="Data host {mirror}.data.yt8m.org.")
+              callback=_checked("parse_mirror"), metavar="|".join(MIRRORS), help="Data host {mirror}.data.yt8m.org.")
 @click.option("--shard", cls=_OfficialEnvOption, envvar="shard", show_envvar=True, callback=_checked("Shard.parse"),
               metavar="X,Y", show_default="1,1", help="Download shard X of Y, 1 <= X <= Y (1,1: all the files).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("."),

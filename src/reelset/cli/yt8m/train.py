@@ -48,14 +48,20 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--level", type=click.Choice(["video", "frame"]), default="video", show_default=True,
               help="video: one vector per video (mean_rgb, or the mean of the frames); frame: the frames.")
 @click.option("--model", type=click.Choice([AUTO, *MODEL_NAMES]), default=AUTO, show_default=True,
-              help="auto: the better on the validation videos of the level's baseline and strong model (video: "
-                   "logistic, moe; frame: meanpool, nextvlad).")
+              help="auto: up to 20,000 videos (frame level: 2,000), the best by cross-validation of logistic "
+                   "regression (frame level: meanpool, on the mean frame), knn and their blend; above, those and "
+                   "moe (frame: nextvlad) on the validation videos. logistic, meanpool, knn, blend are fitted "
+                   "without epochs.")
 @click.option("--option", "option_values", multiple=True, metavar="NAME=VALUE",
-              help="A model hyperparameter (repeatable): moe mixtures; nextvlad clusters, groups, expansion, "
-                   "hidden, dropout, mixtures, gating_reduction, temporal_kernel.")
+              help="A model hyperparameter (repeatable): logistic/meanpool l2; knn k; blend alpha, k, l2 (0 or "
+                   "unset: chosen by cross-validation); moe mixtures; nextvlad clusters, groups, expansion, hidden, "
+                   "dropout, mixtures, gating_reduction, temporal_kernel.")
+@click.option("--folds", type=click.IntRange(min=0), default=None, show_default="5; 3 above 2,000 videos",
+              help="Cross-validation folds for choosing logistic/knn/blend settings on small data (0 or 1: hold "
+                   "out --validation-fraction instead).")
 @click.option("--features", default="auto", show_default=True,
               help="Features to train on, comma separated (rgb; rgb,audio). auto: rgb plus audio when every record "
-                   "has audio. Your own videos have no YouTube-8M audio: train on rgb for them.")
+                   "has audio. For your own videos extracted without --audio vggish, train on rgb.")
 @click.option("--classes", default=None, show_default="all",
               help="Predict only these classes: label ids or vocabulary names, comma separated.")
 @click.option("--verticals", is_flag=True,
@@ -91,15 +97,16 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--from", "base_model", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="With --segments: the model directory to start from (its weights, architecture, features and "
                    "classes; they must cover the 1,000 rated classes).")
-def train_command(files, out, level, model, option_values, features, classes, verticals, vocabulary,
+def train_command(files, out, level, model, option_values, folds, features, classes, verticals, vocabulary,
                   validation_files, validation_fraction, epochs, patience, refit, batch_size, learning_rate,
                   weight_decay, seed, max_frames, device, threads, resume, segments, base_model) -> None:
     """Train a classifier on YouTube-8M records (or your own, extracted with `reelset yt8m extract`).
 
-    Byte features are dequantized, float features used as they are; the labels are the records' ids (names and
-    verticals from --vocabulary, or the cached vocabulary). Early stopping on the validation GAP@20, then a refit
-    on all videos. Every epoch is checkpointed in --out: run the same command again to resume after an
-    interruption. The model directory records the feature space (backbone, features, widths), the classes and the
+    Byte features are dequantized, float features used as they are, each video's vector scaled to unit length; the
+    labels are the records' ids (names and verticals from --vocabulary, or the cached vocabulary). On small data
+    the default cross-validates logistic regression, kNN and their blend and refits the best on all videos; on
+    more, the strong model (moe, nextvlad) joins, with early stopping on the validation GAP@20 and a refit. Every
+    choice and epoch is checkpointed in --out: run the same command again to resume after an interruption. The model directory records the feature space (backbone, features, widths), the classes and the
     vocabulary; `reelset yt8m evaluate` and `predict` use it. With --segments --from MODEL_DIR: fine-tune that
     frame-level model on the rated 5-second segments (the 2019 challenge), selecting on the segment mAP.
 
@@ -127,7 +134,7 @@ def train_command(files, out, level, model, option_values, features, classes, ve
         features=None if features.strip() in ("", "auto") else tuple(f.strip() for f in features.split(",")),
         classes=classes, verticals=verticals, epochs=epochs, patience=patience,
         validation_fraction=validation_fraction, batch_size=batch_size, learning_rate=learning_rate,
-        weight_decay=weight_decay, seed=seed, max_frames=max_frames, refit=refit)
+        weight_decay=weight_decay, seed=seed, max_frames=max_frames, refit=refit, folds=folds)
     vocab = resolve_vocabulary(vocabulary)
     reporter = Reporter()
     with reporter.live():
@@ -151,8 +158,8 @@ def train_command(files, out, level, model, option_values, features, classes, ve
 
 
 # What the base model decides when fine-tuning on segments: given with --segments, they would be ignored.
-_BASE_DECIDES = ("level", "model", "option_values", "features", "classes", "verticals", "vocabulary", "max_frames",
-                 "refit")
+_BASE_DECIDES = ("level", "model", "option_values", "folds", "features", "classes", "verticals", "vocabulary",
+                 "max_frames", "refit")
 
 
 def _check_segment_train_options(segments: bool, base_model: Path | None) -> None:

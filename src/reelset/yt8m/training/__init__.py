@@ -1,10 +1,13 @@
 """Classifiers on YouTube-8M features (torch): training, evaluation, prediction.
 
 - :mod:`.networks`: the architectures (video level: ``logistic``, ``moe``; frame level: ``nextvlad``,
-  ``meanpool``) and their registry;
+  ``meanpool``; either: ``knn``, ``blend``) and their registry;
+- :mod:`.shallow`: the models fitted without epochs (L-BFGS logistic regression, kNN, blend) and their
+  cross-validated choice;
 - :mod:`.data`: records -> class set, feature space, in-memory video sets and batches (the rules shared with
   prediction);
-- :mod:`.loop`: :func:`train` (early stopping, refit, checkpoints, seeds);
+- :mod:`.loop`: :func:`train` (the choice, early stopping, refit, checkpoints, seeds);
+- :mod:`.synthetic`: records with a planted signal, and records shaped like YouTube-8M's;
 - :mod:`.segment_tuning`: :func:`fine_tune_segments` (a frame-level model fine-tuned on v3 segment ratings);
 - :mod:`.evaluation`: :func:`evaluate_model` (streamed metrics, per-vertical table), :func:`predict_records`.
 

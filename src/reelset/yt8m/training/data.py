@@ -306,6 +306,21 @@ class VideoSet:
         return pad_frames([[self.frames[name][start:stop] for name in self.space.features]
                            for start, stop in zip(starts, stops)], self.space.width)
 
+    def mean_vectors(self) -> np.ndarray:
+        """(videos, width) float32: each video's vector (video level) or its mean frame, features side by side."""
+        if self.space.level == "video":
+            return self.vectors
+        out = np.zeros((len(self), self.space.width), np.float32)
+        column = 0
+        for name in self.space.features:
+            width = self.space.widths[name]
+            for index in range(len(self)):
+                frames = self.frames[name][self.frame_offsets[index]:self.frame_offsets[index + 1]]
+                if len(frames):
+                    out[index, column:column + width] = _as_floats(frames).mean(axis=0, dtype=np.float32)
+            column += width
+        return out
+
     def subset(self, indices: np.ndarray) -> VideoSet:
         indices = np.asarray(indices, dtype=np.int64)
         counts = self.target_offsets[indices + 1] - self.target_offsets[indices]

@@ -1,31 +1,37 @@
-"""Training: :func:`train` reads records, fits networks with early stopping, refits, and writes a model directory.
+"""Training: :func:`train` reads records, chooses and fits a model, and writes a model directory.
 
-The recipe:
+The recipe (why: :mod:`.shallow`):
 
-1. **select**: train on the training videos (all but ``validation_fraction`` of them, drawn with the seed, or all
-   of them when validation files are given), scoring the validation videos (GAP@20) after each epoch; stop when
-   ``patience`` epochs in a row did not beat the best (a higher GAP, or the same GAP with a lower loss), or at
-   ``epochs``. The result is the best epoch count and its validation metrics.
-2. **choose** (``--model auto``, the default): step 1 runs for the level's linear baseline and its strong model
-   (video: ``logistic`` then ``moe``; frame: ``meanpool`` then ``nextvlad``) and keeps the one with the better
-   validation result. On a few thousand videos a logistic regression can beat a mixture of experts (more
-   parameters, noisier); on more data the experts win: the default is never worse than the baseline on the
-   validation videos, whichever regime the data is in.
-3. **refit**: start again from the same initial weights and train the chosen model on every video (training +
-   validation) for its best epoch count: the validation videos are data too. Without ``refit``, the best epoch's
-   weights are kept instead. Without validation videos there is one phase: ``epochs`` epochs on everything (with
-   ``auto``: the strong model).
+1. **inputs**: each video's vector (rgb and audio side by side; at frame level each frame) scaled to unit length,
+   nothing else: the features are PCA projections whose variance says how much a dimension tells, and a vector's
+   length (4 to 35 in YouTube-8M) says nothing about the labels.
+2. **small data** (at most ``cv_max_videos``: 20,000 videos, 2,000 at frame level): ``--model auto`` cross-validates the shallow models, L2
+   logistic regression (``logistic``; at frame level ``meanpool``, on the mean frame), similarity-weighted cosine
+   kNN (``knn``) and their ``blend``, each setting scored by the GAP of its out-of-fold predictions over ``folds``
+   folds, and fits the best on every video. A validation split of a few hundred videos is too noisy to choose by
+   (a GAP on 60 videos has a standard deviation of about 0.05), and a strong model trained by epochs in every fold
+   would cost more than it wins on so few videos.
+3. **more data**: the shallow settings are chosen on the validation videos (``validation_fraction`` of them, drawn
+   with the seed, or the validation files), and the level's strong model (``moe``; ``nextvlad``) is trained on the
+   training videos by Adam, scoring the validation videos (GAP@20) after each epoch and stopping when ``patience``
+   epochs in a row did not beat its best (a higher GAP, or the same GAP with a lower loss), or at ``epochs``. The
+   better on the validation videos wins (the shallow one on a tie); it is refitted on every video (training +
+   validation), the strong model from the same initial weights for its best epoch count. Without ``refit``, the
+   best epoch's weights are kept instead. Without validation videos there is one phase: ``epochs`` epochs on
+   everything.
+4. An explicit ``--model`` runs the same steps for that model alone (a shallow one: its settings chosen as above).
 
-Adam, binary cross-entropy summed over classes and averaged over videos (the starter code's loss), inputs
-standardised with the training data's statistics, output biases at the label priors (:mod:`.networks`).
+Adam, binary cross-entropy summed over classes and averaged over videos (the starter code's loss), output biases at
+the label priors (:mod:`.networks`).
 
-Reproducible and resumable: every random choice is drawn from the seed and the step it belongs to: the initial
-weights from the seed, each epoch's shuffle and dropout from (seed, stage, epoch). After every epoch the whole state
-(weights, optimizer, history, results so far) goes to ``checkpoint.pt`` atomically, so a run that is killed and
-started again continues from the last finished epoch and ends with the same weights, bit for bit, as a run that was
-never interrupted (on the same device and thread count: floating-point sums on other hardware may round
-differently). The checkpoint carries a fingerprint of the data and the settings; a run with other data or settings
-refuses it rather than mixing the two.
+Reproducible and resumable: every random choice is drawn from the seed and the step it belongs to: the folds, the
+split and the initial weights from the seed, each epoch's shuffle and dropout from (seed, stage, epoch). The
+shallow choice, once made, and after every epoch the whole state (weights, optimizer, history, results so far) go to
+``checkpoint.pt`` atomically, so a run that is killed and started again continues from the last finished epoch and
+ends with the same weights, bit for bit, as a run that was never interrupted (on the same device and thread count:
+floating-point sums on other hardware may round differently). A choice stopped midway is made again (the same
+folds give the same result). The checkpoint carries a fingerprint of the data and the settings; a run with other
+data or settings refuses it rather than mixing the two.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from reelset.yt8m.training.data import (
 )
 from reelset.yt8m.training.networks import (
     LEVELS,
+    LINEAR_MODELS,
     MODELS,
     Architecture,
     architecture,
@@ -69,7 +76,10 @@ from reelset.yt8m.training.networks import (
 )
 from reelset.yt8m.vocabulary import Vocabulary
 
-AUTO_CANDIDATES = {"video": ("logistic", "moe"), "frame": ("meanpool", "nextvlad")}
+AUTO_CANDIDATES = {"video": ("logistic", "knn", "blend", "moe"), "frame": ("meanpool", "knn", "blend", "nextvlad")}
+DEFAULT_FOLDS = 5
+FEWER_FOLDS, FEWER_FOLDS_ABOVE = 3, 2_000
+CV_MAX_VIDEOS = {"video": 20_000, "frame": 2_000}  # above: one validation split, and the strong model joins
 RESUME_MODES = ("auto", "require", "restart")
 LOCK_FILE = ".train.lock"
 
@@ -100,6 +110,11 @@ class TrainSettings:
         seed: initial weights, split, shuffles and dropout.
         max_frames: frames per video a frame-level model reads (the first ones).
         refit: after early stopping, train again on all videos for the best epoch count.
+        folds: cross-validation folds of the shallow models' choice on small data (below 2: a validation split);
+            None: 5, or 3 above 2,000 videos (more videos, fewer folds needed: each fold's GAP is less noisy).
+        cv_max_videos: the most videos the choice cross-validates; above, it holds out ``validation_fraction``
+            and the strong model joins; None: 20,000 at video level, 2,000 at frame level (where what NeXtVLAD
+            sees, the frames' order, is out of the shallow models' reach).
     """
 
     level: str = "video"
@@ -117,6 +132,8 @@ class TrainSettings:
     seed: int = 0
     max_frames: int = DEFAULT_MAX_FRAMES
     refit: bool = True
+    folds: int | None = None
+    cv_max_videos: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +182,8 @@ class TrainSummary:
     refit: bool  # the weights were trained again on all videos for the best epoch count
     resumed_at: str | None = None  # "select moe epoch 3" when this run continued a checkpoint
     already_trained: bool = False
+    selection: str | None = None  # how the model was chosen: "5-fold cross-validation", "validation videos"
+    setting: str | None = None  # a shallow model's chosen setting: "knn k=10"
 
     def lines(self) -> list[str]:
         """The summary as plain result lines."""
@@ -178,12 +197,16 @@ class TrainSummary:
         lines.append(f"videos: {self.videos} training, {self.validation_videos} validation")
         if len(self.candidates) > 1:
             tried = ", ".join(f"{name} {result['validation']['gap']:.4f}" for name, result in self.candidates.items())
-            lines.append(f"chosen: {self.model} (validation GAP: {tried})")
+            lines.append(f"chosen: {self.model} ({self.selection or 'validation'} GAP: {tried})")
         if self.validation:
-            lines.append(f"validation: GAP {self.validation['gap']:.4f}, mAP {self.validation['map']:.4f}, "
-                         f"Hit@1 {self.validation['hit_at_1']:.4f}, PERR {self.validation['perr']:.4f} "
-                         f"at epoch {self.best_epoch}")
-        lines.append(f"weights: {self.final_epochs} epochs" + (" on all videos (refit)" if self.refit else ""))
+            where = f"at epoch {self.best_epoch}" if self.best_epoch is not None else f"with {self.setting}"
+            lines.append(f"{self.selection or 'validation'}: GAP {self.validation['gap']:.4f}, "
+                         f"mAP {self.validation['map']:.4f}, Hit@1 {self.validation['hit_at_1']:.4f}, "
+                         f"PERR {self.validation['perr']:.4f} {where}")
+        if self.best_epoch is None and self.setting:
+            lines.append(f"weights: fitted on {'all ' if self.refit else ''}the videos ({self.setting})")
+        else:
+            lines.append(f"weights: {self.final_epochs} epochs" + (" on all videos (refit)" if self.refit else ""))
         lines.append(f"training: {self.seconds:.1f} s, {self.videos_per_second:.0f} videos/s")
         return lines
 
@@ -232,7 +255,6 @@ class _Trainer:
             torch.manual_seed(self.settings.seed)
             network = build_network(self.spec, widths, self.num_classes,
                                     prior_logits(videos.positives(self.num_classes), len(videos)), self.options)
-        network.inputs.set_statistics(*videos.statistics())
         network.to(self.device)
         optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate,
                                      weight_decay=self.settings.weight_decay)
@@ -302,7 +324,8 @@ def _better(result: dict, best: dict | None) -> bool:
 
 
 def _candidates(settings: TrainSettings) -> list[tuple[Architecture, dict]]:
-    """The architectures to train, with their options: one, or the level's two for ``auto``."""
+    """The architectures to train, with their options: one, or for ``auto`` the level's shallow models (logistic
+    regression, kNN, their blend) and its strong one (``moe``, ``nextvlad``)."""
     if settings.level not in LEVELS:
         raise TrainingError(f"--level {settings.level!r}: expected one of {', '.join(LEVELS)}")
     if settings.model != AUTO:
@@ -316,6 +339,23 @@ def _candidates(settings: TrainSettings) -> list[tuple[Architecture, dict]]:
                                 f"{', '.join(sorted(known)) or 'none'})")
     return [(spec, model_options(spec, {k: v for k, v in settings.options.items() if k in spec.options}))
             for spec in specs]
+
+
+def _cross_validates(settings: TrainSettings, candidates: list[tuple[Architecture, dict]], videos: int,
+                     validation_files: bool) -> bool:
+    """Whether the shallow models' choice is made by cross-validation: there is one to make, no validation files
+    were given, ``folds`` is at least 2 and there are at most ``cv_max_videos`` videos (small data: a validation
+    split would be too few videos to tell the settings apart). ``auto`` then tries the shallow models only: the
+    strong ones need more data than that to win (and epochs in every fold)."""
+    most = settings.cv_max_videos if settings.cv_max_videos is not None else CV_MAX_VIDEOS[settings.level]
+    return (any(spec.shallow for spec, _ in candidates) and not validation_files and _folds(settings, videos) >= 2
+            and videos <= most)
+
+
+def _folds(settings: TrainSettings, videos: int) -> int:
+    if settings.folds is not None:
+        return settings.folds
+    return DEFAULT_FOLDS if videos <= FEWER_FOLDS_ABOVE else FEWER_FOLDS
 
 
 def _epoch_seed(seed: int, stage: int, epoch: int) -> int:
@@ -348,6 +388,8 @@ class TrainingState:
             the last stage's network is the model.
         seconds: the training time of every epoch so far (this run and the runs it resumed).
         videos_trained: the videos trained on over those epochs (for videos/s).
+        shallow: the shallow models' choice, once made (:func:`_select_shallow`): the best setting, its metrics
+            on the held-out videos, every setting's GAP.
     """
 
     fingerprint: str
@@ -363,6 +405,7 @@ class TrainingState:
     leader_network: dict[str, torch.Tensor] | None = None
     seconds: float = 0.0
     videos_trained: int = 0
+    shallow: dict | None = None
 
     def to_checkpoint(self) -> dict:
         """The checkpoint's dict: every field under its name, in order (the objects themselves, not copies)."""
@@ -371,7 +414,7 @@ class TrainingState:
     @classmethod
     def from_checkpoint(cls, checkpoint: Mapping) -> TrainingState:
         """The state a checkpoint's dict (:meth:`to_checkpoint`, read back) holds."""
-        return cls(**{item.name: checkpoint[item.name] for item in fields(cls)})
+        return cls(**{item.name: checkpoint[item.name] for item in fields(cls) if item.name in checkpoint})
 
     def next_stage(self) -> None:
         """Move on to the plan's next stage, which starts from its fresh network."""
@@ -450,7 +493,7 @@ def _summary(out: Path, config: dict, *, resumed_at: str | None = None, already:
         final_epochs=training["final_epochs"], validation=training["validation"],
         candidates=training["candidates"], seconds=training["seconds"],
         videos_per_second=training["videos_per_second"], refit=training["refit"], resumed_at=resumed_at,
-        already_trained=already)
+        already_trained=already, selection=training.get("selection"), setting=training.get("setting"))
 
 
 @dataclass
@@ -458,7 +501,9 @@ class _Job:
     """A training ready to run: settings, what the data turned out to be, and the fingerprint of both."""
 
     settings: TrainSettings
-    candidates: list[tuple[Architecture, dict]]
+    candidates: list[tuple[Architecture, dict]]  # trained by epochs (moe, nextvlad)
+    shallow: list[tuple[Architecture, dict]]  # fitted without epochs, settings chosen on held-out videos
+    cross_validate: bool  # the shallow choice is made by folds of the training videos (no validation videos)
     class_set: ClassSet
     space: FeatureSpace
     reason: str
@@ -522,14 +567,25 @@ def train(
     everything, reason = load_videos(paths, level=settings.level, class_set=class_set, features=settings.features,
                                      max_frames=settings.max_frames, on_record=on_record)
     space = everything.space
+    cross_validate = _cross_validates(settings, candidates, len(everything), bool(validation_paths))
+    if cross_validate and settings.model == AUTO:  # small data: the shallow models, chosen by their folds
+        candidates = [(spec, options) for spec, options in candidates if spec.shallow]
     if validation_paths:
         validation, _ = load_videos([Path(p) for p in validation_paths], level=settings.level, class_set=class_set,
                                     space=space, max_frames=settings.max_frames, on_record=on_record)
         training = everything
+    elif cross_validate:
+        training, validation = everything, everything.subset(np.arange(0))
     else:
         train_indices, validation_indices = _split(len(everything), settings.validation_fraction, settings.seed)
         training, validation = everything.subset(train_indices), everything.subset(validation_indices)
     del everything
+    if not cross_validate and not len(validation):
+        if settings.model == AUTO:  # nothing to choose on: the strong model, trained on everything
+            candidates = [(spec, options) for spec, options in candidates if not spec.shallow]
+        elif candidates[0][0].shallow and not all(candidates[0][1].values()):
+            raise TrainingError(f"--model {settings.model}: its settings are chosen on held-out videos, and there "
+                                f"are none: keep --validation-fraction above 0 or --folds at 2 or more")
 
     # The options as each candidate resolved them: "4" from the command line and 4 from Python are the same run.
     resolved = {**asdict(settings), "options": {spec.name: options for spec, options in candidates}}
@@ -537,7 +593,8 @@ def train(
                                         "features": list(space.features)}, sort_keys=True, default=str).encode())
     training.fingerprint(digest)
     validation.fingerprint(digest)
-    job = _Job(settings, candidates, class_set, space, reason, training, validation, paths,
+    job = _Job(settings, [c for c in candidates if not c[0].shallow], [c for c in candidates if c[0].shallow],
+               cross_validate, class_set, space, reason, training, validation, paths,
                [Path(p) for p in validation_paths or []], vocabulary, resolved_device, digest.hexdigest())
     created = not out.is_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -568,8 +625,10 @@ class _Run:
 def _execute(job: _Job, out: Path, resume: str, on_epoch, on_batch) -> TrainSummary:
     """Run (or resume) ``job``'s plan in ``out`` (locked) and write the model directory.
 
-    The stages run from where the checkpoint left off: :func:`_select_stage` for each candidate (which ends with
-    :func:`_choose`), :func:`_refit_stage` for the chosen one or the only one, then :func:`_write_model`.
+    First the shallow models' choice (:func:`_select_shallow`, checkpointed once made), then the stages from where
+    the checkpoint left off: :func:`_select_stage` for each candidate trained by epochs (which ends with
+    :func:`_choose`), :func:`_refit_stage` for the chosen one or the only one, then :func:`_write_model`; or, when
+    a shallow model leads, :func:`_write_shallow_model`.
     """
     checkpoint, finished = _prepare_out(out, job.fingerprint, resume)
     if finished is not None:
@@ -583,14 +642,132 @@ def _execute(job: _Job, out: Path, resume: str, on_epoch, on_batch) -> TrainSumm
                out / CHECKPOINT_FILE, on_epoch, on_batch)
     state = checkpoint if checkpoint is not None else TrainingState(job.fingerprint)
     resumed_at = _resumed_at(run, state) if checkpoint is not None else None
+    if job.shallow and state.shallow is None:
+        state.shallow = _select_shallow(job, on_epoch)
+        if run.plan:
+            _save_checkpoint(run.checkpoint_path, state)
     network = None
     while state.stage < len(run.plan):
         phase, index = run.plan[state.stage]
+        if phase == "refit" and index is None and _shallow_leads(state):
+            state.next_stage()  # a shallow model beat the others on the validation videos: nothing to refit
+            continue
         network = _select_stage(run, state, index) if phase == "select" else _refit_stage(run, state, index)
         state.next_stage()
         if state.stage < len(run.plan):
             _save_checkpoint(run.checkpoint_path, state)
+    if state.shallow is not None and (not run.plan or _shallow_leads(state)):
+        return _write_shallow_model(run, out, state, resumed_at)
     return _write_model(run, out, state, network, resumed_at)
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    """One shallow setting scored on the held-out videos (reported through ``on_epoch``, like an epoch)."""
+
+    selection: str  # "5-fold cross-validation" or "validation videos"
+    setting: str  # "knn k=10"
+    validation: dict
+
+    def line(self) -> str:
+        return f"{self.selection}: {self.setting}: GAP {self.validation['gap']:.4f}"
+
+
+def _shallow_names(job: _Job) -> dict[str, str]:
+    """The shallow choice's model (logistic, knn, blend) -> the architecture that runs it (at frame level the
+    logistic regression is ``meanpool``: the mean frame)."""
+    return {("logistic" if spec.name in LINEAR_MODELS.values() else spec.name):
+            (LINEAR_MODELS[job.space.level] if spec.name in LINEAR_MODELS.values() else spec.name)
+            for spec, _ in job.shallow}
+
+
+_GRIDS_OF = {"logistic": ("l2",), "knn": ("k",), "blend": ("l2", "k", "alpha")}
+
+
+def _select_shallow(job: _Job, on_epoch) -> dict:
+    """Choose the shallow model and its setting on held-out videos: the training videos' folds (small data), or the
+    validation videos. What is chosen, its metrics and every setting's GAP, as plain data (for the checkpoint)."""
+    from reelset.yt8m.training import shallow
+
+    settings, classes = job.settings, len(job.class_set)
+    options: dict = {}
+    for _, given in job.shallow:
+        options.update({key: value for key, value in given.items() if value})
+    grids = {"l2_grid": (options["l2"],) if "l2" in options else shallow.L2_GRID,
+             "k_grid": (options["k"],) if "k" in options else shallow.K_GRID,
+             "alpha_grid": (options["alpha"],) if "alpha" in options else shallow.ALPHA_GRID}
+    if job.cross_validate:
+        videos = job.training
+        folds = min(_folds(settings, len(videos)), len(videos))
+        selection = f"{folds}-fold cross-validation"
+    else:
+        videos = concatenate(job.training, job.validation)
+        folds = np.concatenate((np.full(len(job.training), -1), np.zeros(len(job.validation)))).astype(np.int64)
+        selection = "validation videos"
+    names = _shallow_names(job)
+    if len(names) == 1 and all(len(grids[f"{key}_grid"]) == 1 for key in _GRIDS_OF[next(iter(names))]):
+        model = next(iter(names))  # one setting, given in full: nothing to choose
+        setting = shallow.Setting(model, **{key: (int if key == "k" else float)(grids[f"{key}_grid"][0])
+                                            for key in _GRIDS_OF[model]})
+        return {"model": names[model], "options": setting.options(), "setting": setting.label(),
+                "selection": "given", "validation": None, "candidates": {}, "cross_validation": None,
+                "seconds": 0.0}
+    x = shallow.unit_rows(videos.mean_vectors())
+    targets = videos.targets(np.arange(len(videos)), classes)
+    started = time.perf_counter()
+
+    def on_setting(setting, result):
+        if on_epoch is not None:
+            on_epoch(SettingResult(selection, setting.label(), result))
+
+    chosen = shallow.cross_validate(x, targets, models=tuple(names), folds=folds, seed=settings.seed,
+                                    on_setting=on_setting, **grids)
+    return {"model": names[chosen.best.model], "options": chosen.best.options(), "setting": chosen.best.label(),
+            "selection": selection, "validation": chosen.results[chosen.best],
+            "candidates": {names[model]: {"setting": chosen.best_of(model)[0].label(),
+                                          "validation": chosen.best_of(model)[1]}
+                           for model in names},
+            "cross_validation": chosen.to_json(), "seconds": time.perf_counter() - started}
+
+
+def _write_shallow_model(run: _Run, out: Path, state: TrainingState, resumed_at: str | None) -> TrainSummary:
+    """Fit the chosen shallow model on every video (the held-out ones too, unless ``refit`` is off with validation
+    videos) and write the model directory."""
+    from reelset.yt8m.training import shallow
+
+    job, chosen = run.job, state.shallow
+    videos = job.training if job.cross_validate or not job.settings.refit else concatenate(job.training,
+                                                                                          job.validation)
+    started = time.perf_counter()
+    model = chosen["model"]
+    kind = "logistic" if model in LINEAR_MODELS.values() else model
+    setting = shallow.Setting(kind, **chosen["options"])
+    network = shallow.fit_network(setting, model, shallow.unit_rows(videos.mean_vectors()),
+                                  videos.targets(np.arange(len(videos)), len(job.class_set)),
+                                  tuple(job.space.widths[name] for name in job.space.features))
+    seconds = chosen["seconds"] + time.perf_counter() - started
+    state.seconds += seconds
+    state.videos_trained += len(videos)
+    config = _config(run, state, model, chosen["options"], {
+        "selection": chosen["selection"], "setting": chosen["setting"], "shallow": chosen,
+        "candidates": {**chosen["candidates"], **state.results}, "best_epoch": None, "final_epochs": 0,
+        "refit": videos is not job.training or job.cross_validate, "validation": chosen["validation"],
+        "fitted_videos": len(videos)})
+    with atomic_output(out / WEIGHTS_FILE) as tmp:
+        torch.save(_state_copy(network), tmp)
+    atomic_write_text(out / MODEL_FILE, json.dumps(config, indent=1, default=_json_default) + "\n")
+    run.checkpoint_path.unlink(missing_ok=True)
+    return _summary(out, config, resumed_at=resumed_at)
+
+
+def _shallow_leads(state: TrainingState) -> bool:
+    """A shallow model's held-out GAP is at least the best of the models trained by epochs (the simpler wins ties)."""
+    if state.shallow is None:
+        return False
+    rivals = [result["validation"]["gap"] for name, result in state.results.items()]
+    if not rivals:
+        return True
+    return state.shallow["validation"] is not None and state.shallow["validation"]["gap"] >= max(rivals)
 
 
 def _plan(candidates: int, has_validation: bool, refit: bool) -> list[tuple[str, int | None]]:
@@ -598,6 +775,8 @@ def _plan(candidates: int, has_validation: bool, refit: bool) -> list[tuple[str,
     chosen one (None: known only once the select stages are done); without validation videos, train the last
     (strong) candidate on everything. A stage's position is part of the seeds of its epochs and of the checkpoint.
     """
+    if not candidates:
+        return []
     plan = [("select", index) for index in range(candidates)] if has_validation else [("refit", candidates - 1)]
     if refit:
         plan.append(("refit", None))
@@ -723,28 +902,38 @@ def _write_model(run: _Run, out: Path, state: TrainingState, network: torch.nn.M
 
 
 def _model_config(run: _Run, state: TrainingState, index: int) -> dict:
-    """``model.json`` of the finished training: what prediction needs to rebuild the chosen candidate ``index``,
-    and under ``training`` how it was made (settings, files, candidates, history, speed)."""
+    """``model.json`` of the finished training of candidate ``index`` (trained by epochs)."""
     job, settings = run.job, run.job.settings
-    chosen = next((spec, options) for spec, options in job.candidates if spec.name == state.leader)
+    spec, options = job.candidates[index]
     result = state.results.get(state.leader)
+    return _config(run, state, spec.name, options, {
+        "settings_extra": {"batch_size": run.trainers[index].batch_size,
+                           "learning_rate": run.trainers[index].learning_rate},
+        "selection": "validation videos" if result else None, "setting": None, "shallow": state.shallow,
+        "candidates": {**(state.shallow or {}).get("candidates", {}), **state.results},
+        "best_epoch": result["best_epoch"] if result else None,
+        "final_epochs": result["best_epoch"] if result else settings.epochs,
+        "refit": run.refit, "validation": result["validation"] if result else None})
+
+
+def _config(run: _Run, state: TrainingState, model: str, options: dict, training: dict) -> dict:
+    """``model.json``: what prediction needs to rebuild ``model`` with ``options``, and under ``training`` how it
+    was made (settings, files, the choice, history, speed) with the ``training`` entries given."""
+    job, settings = run.job, run.job.settings
+    extra = training.pop("settings_extra", {})
     return {
-        "format": FORMAT, "version": FORMAT_VERSION, "model": chosen[0].name, "options": chosen[1],
+        "format": FORMAT, "version": FORMAT_VERSION, "model": model, "options": options, "inputs": "unit",
         "level": job.space.level, "backbone": job.space.backbone, "features": list(job.space.features),
         "widths": dict(job.space.widths), "record_keys": job.space.record_keys(), "features_reason": job.reason,
         "max_frames": job.space.max_frames, "classes": job.class_set.to_json(),
         "vocabulary": _vocabulary_source(job.vocabulary),
         "training": {
             "fingerprint": job.fingerprint,
-            "settings": {**asdict(settings), "options": chosen[1], "batch_size": run.trainers[index].batch_size,
-                         "learning_rate": run.trainers[index].learning_rate},
+            "settings": {**asdict(settings), "options": options, **extra},
             "files": [str(path) for path in job.paths],
             "validation_files": [str(path) for path in job.validation_paths],
             "videos": len(job.training), "validation_videos": len(job.validation),
-            "candidates": state.results,
-            "best_epoch": result["best_epoch"] if result else None,
-            "final_epochs": result["best_epoch"] if result else settings.epochs,
-            "refit": run.refit, "validation": result["validation"] if result else None, "history": state.history,
+            **training, "history": state.history,
             "seconds": state.seconds, "videos_per_second": state.videos_trained / max(state.seconds, 1e-9),
             "device": job.device, "threads": torch.get_num_threads(), "torch": torch.__version__,
         },
