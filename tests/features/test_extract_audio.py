@@ -19,26 +19,16 @@ from reelset.features.extraction import ExtractSummary, extract
 from reelset.features.video import ExtractSettings, VideoInput, extract_video_features
 from reelset.sandbox.media import make_video
 from reelset.sandbox.servers import MediaServer
+from reelset.sandbox.vggish_files import CHECKPOINT_NAME as CKPT
+from reelset.sandbox.vggish_files import PCA_NAME as PCA
 from reelset.sandbox.vggish_files import write_vggish_files
 from reelset.yt8m.records import dequantize, read_records
 from tests.support.media import ffmpeg_quietly
-
-CKPT, PCA = "vggish_model.ckpt", "vggish_pca_params.npz"
 
 
 @pytest.fixture(scope="module")
 def backbone():
     return load_backbone("efficientnet-lite0", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict:
-    return write_vggish_files(tmp_path_factory.mktemp("vggish"))
-
-
-@pytest.fixture(scope="module")
-def vggish(files) -> Vggish:
-    return Vggish(VggishFiles(files[CKPT], files[PCA]), device="cpu")
 
 
 @pytest.fixture(scope="module")

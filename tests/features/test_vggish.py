@@ -14,14 +14,13 @@ from reelset.core.errors import ReelsetError
 from reelset.core.ffmpeg import MediaError
 from reelset.core.http import ChecksumError, HttpError
 from reelset.doctor import check_extraction, host_uses
-from reelset.features.audio import Vggish, decode_audio, load_vggish, log_mel_patches, vggish_features
+from reelset.features.audio import decode_audio, load_vggish, log_mel_patches, vggish_features
 from reelset.features.audio.network import VggishNetwork, _after_pools
 from reelset.features.audio.vggish import VggishPca
 from reelset.features.backbones.model_files import (
     CHECKSUMS_FILE,
     VGGISH_FILES,
     ModelFileError,
-    VggishFiles,
     check_model_dir,
     fetch_vggish_files,
 )
@@ -29,11 +28,12 @@ from reelset.formats.tf_checkpoint import CheckpointError, read_checkpoint, writ
 from reelset.formats.yt8m_records import dequantize
 from reelset.sandbox.media import make_video
 from reelset.sandbox.servers import MediaServer
-from reelset.sandbox.vggish_files import pca_params, vggish_tensors, write_vggish_files
+from reelset.sandbox.vggish_files import CHECKPOINT_NAME as CKPT
+from reelset.sandbox.vggish_files import PCA_NAME as PCA
+from reelset.sandbox.vggish_files import pca_params, vggish_tensors
 from tests.support import vggish_reference as reference
 from tests.support.media import ffmpeg_quietly
 
-CKPT, PCA = "vggish_model.ckpt", "vggish_pca_params.npz"
 RATE = 16000
 
 
@@ -44,16 +44,6 @@ def sha256(data: bytes) -> str:
 def tone(seconds: float, frequency: float = 440.0, seed: int = 0) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
     return 0.4 * np.sin(2 * np.pi * frequency * t) + 0.02 * np.random.default_rng(seed).standard_normal(len(t))
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict:
-    return write_vggish_files(tmp_path_factory.mktemp("vggish"))
-
-
-@pytest.fixture(scope="module")
-def vggish(files) -> Vggish:
-    return Vggish(VggishFiles(files[CKPT], files[PCA]), device="cpu")
 
 
 @pytest.fixture()

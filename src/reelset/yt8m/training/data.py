@@ -345,26 +345,6 @@ class VideoSet:
         for array in arrays:
             digest.update(crc32c(np.ascontiguousarray(array)).to_bytes(4, "little"))
 
-    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature mean and standard deviation over videos (video level) or real frames (frame level)."""
-        if self.space.level == "video":
-            values = self.vectors.astype(np.float64)
-            return values.mean(axis=0), values.std(axis=0)
-        total = np.zeros(self.space.width)
-        squares = np.zeros(self.space.width)
-        count = int(self.frame_offsets[-1])
-        column = 0
-        for name in self.space.features:
-            width = self.space.widths[name]
-            frames = self.frames[name]
-            for start in range(0, count, 1 << 15):
-                chunk = _as_floats(frames[start:start + (1 << 15)]).astype(np.float64)
-                total[column:column + width] += chunk.sum(axis=0)
-                squares[column:column + width] += np.square(chunk).sum(axis=0)
-            column += width
-        mean = total / max(count, 1)
-        return mean, np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0))
-
 
 def _offsets(counts) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(np.asarray(counts, dtype=np.int64)))).astype(np.int64)

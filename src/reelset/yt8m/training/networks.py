@@ -74,19 +74,13 @@ class UnitLength(nn.Module):
 
 
 class Standardize(nn.Module):
-    """``(x - mean) * scale`` per feature, with the statistics of the training data (buffers: saved with the
-    weights). Starts as the identity. The input of the models of reelset 0.x before unit-length inputs (format 1):
-    kept to read them."""
+    """``(x - mean) * scale`` per feature, the training data's statistics as buffers saved with the weights: the first
+    layer of format-1 models (before unit-length inputs), kept to read them."""
 
     def __init__(self, width: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(width))
         self.register_buffer("scale", torch.ones(width))
-
-    def set_statistics(self, mean: np.ndarray, std: np.ndarray) -> None:
-        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        # A constant feature (std 0, e.g. zero audio) is centred and left unscaled.
-        self.scale.copy_(torch.as_tensor(np.where(std > 1e-6, 1.0 / np.maximum(std, 1e-6), 1.0), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) * self.scale

@@ -114,7 +114,7 @@ def fit_logistic(x: np.ndarray, targets: np.ndarray, l2: float, *, start: Linear
             return loss
 
         optimizer.step(closure)
-        iterations = int(optimizer.state[optimizer._params[0]].get("n_iter", 0))
+        iterations = int(optimizer.state[w].get("n_iter", 0))
     weight[active] = w.detach().numpy()
     bias[active] = b.detach().numpy()
     return LinearFit(weight, bias, iterations)
