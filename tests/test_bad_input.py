@@ -112,6 +112,30 @@ ROWS = [
     Row("fiftyone-truncated-parquet", "action100m fiftyone --data-dir {truncated_data} --videos {folder} --jobs 2 "
         "--name " + FIFTYONE_NAME, "{truncated_data}/data/part-00000.parquet: not a readable parquet file",
         fiftyone=True, owner=CLI_NAMES),
+    # --- action100m export: shards, schema, clips folder and the export folder checked before anything is written
+    Row("export-no-shards", "action100m export --data-dir {missing} --videos {folder} --out {out}/seg",
+        "{missing}: no data/*.parquet shards"),
+    Row("export-wrong-schema", "action100m export --data-dir {wrong_data} --videos {folder} --out {out}/seg",
+        "{wrong_data}/data/part-00000.parquet: column 'video_uid' is missing"),
+    Row("export-no-videos-folder", "action100m export --data-dir {data} --videos {missing} --out {out}/seg",
+        "{missing}: videos folder not found"),
+    Row("export-out-under-file", "action100m export --data-dir {data} --videos {folder} --out {blocker}/seg",
+        "{blocker}/seg: ", contains="{blocker} is a file"),
+    Row("export-out-unwritable", "action100m export --data-dir {data} --videos {folder} --out {readonly}/seg",
+        "{readonly}/seg: ", unwritable=True),
+    Row("export-levels-reversed", "action100m export --data-dir {data} --videos {folder} --levels 5-2",
+        "Invalid value for '--levels'", exit_code=2, owner=USAGE),
+    # --- action100m stats: the shards and every output checked before anything is read
+    Row("stats-no-shards", "action100m stats --data-dir {missing} --out {out}/stats",
+        "{missing}: no data/*.parquet shards"),
+    Row("stats-truncated-parquet", "action100m stats --data-dir {truncated_data} --out {out}/stats",
+        "{truncated_data}/data/part-00000.parquet: not a readable parquet file"),
+    Row("stats-wrong-schema", "action100m stats --data-dir {wrong_data} --out {out}/stats",
+        "{wrong_data}/data/part-00000.parquet: column 'video_uid' is missing"),
+    Row("stats-out-under-file", "action100m stats --data-dir {data} --out {blocker}/stats", "{blocker}/stats: ",
+        contains="{blocker} is a file"),
+    Row("stats-videos-missing", "action100m stats --data-dir {data} --videos {missing} --out {out}/stats",
+        "{missing}: not a folder of clips"),
     # --- action100m build: every output (ids file, clips folder) and the cookies before the ids step writes
     Row("build-no-shards", "action100m build --offline --data-dir {missing} --ids {out}/ids.txt " + DL + " --name "
         + FIFTYONE_NAME, "{missing}: no data/*.parquet files", fiftyone=True),

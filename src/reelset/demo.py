@@ -229,6 +229,54 @@ def run_segments_demo(workdir: Path, reporter: Reporter) -> bool:
     return results["tuned"].map > results["base"].map and lines[0] == SUBMISSION_HEADER
 
 
+def run_export_demo(workdir: Path, data_dir: Path, videos_dir: Path, reporter: Reporter) -> bool:
+    """``action100m export``: every gpt segment of the clips cut exactly into WebDataset shards, and the first
+    shard read back with the ``webdataset`` package. Returns whether every sample read back is whole (its MP4's
+    frames as its JSON says, its key as the file names say)."""
+    import json
+    import tempfile
+
+    import webdataset as wds
+
+    from reelset.action100m.export import export_segments, summary_lines
+    from reelset.core.mp4 import read_mp4_video
+
+    out = workdir / "segments"
+    summary = export_segments(data_dir, videos_dir, out, shard_size=100)
+    for line in summary_lines(summary):
+        reporter.line(f"demo: {line}")
+    first = sorted(out.glob("shard-*.tar"))[0]
+    samples = list(wds.WebDataset(str(first), shardshuffle=False))
+    whole = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for sample in samples:
+            meta = json.loads(sample["json"])
+            clip = Path(tmp) / "sample.mp4"
+            clip.write_bytes(sample["mp4"])
+            facts = read_mp4_video(clip)
+            whole += bool(facts and facts.frame_count == meta["frames"] and meta["key"] == sample["__key__"])
+    example = json.loads(samples[0]["json"]) if samples else {}
+    reporter.line(f"demo: export: read {first.name} back with webdataset: {whole} of {len(samples)} samples whole; "
+                  f"e.g. {example.get('key')}: {example.get('seconds')} s, {example.get('frames')} frames, "
+                  f"{example.get('gpt_action_brief')!r}; as the command: .venv/bin/reelset action100m export "
+                  f"--data-dir {data_dir} --videos {videos_dir} --out {out}")
+    return bool(samples) and whole == len(samples)
+
+
+def run_stats_demo(workdir: Path, data_dir: Path, videos_dir: Path, reporter: Reporter) -> bool:
+    """``action100m stats``: what the sample's annotations hold, as a JSON summary and four charts."""
+    from reelset.action100m.stats import annotation_stats, summary_lines
+
+    out = workdir / "action100m-stats"
+    summary = annotation_stats(data_dir, videos_dir=videos_dir, out_dir=out)
+    for line in summary_lines(summary):
+        reporter.line(f"demo: stats: {line}")
+    charts = sorted(path.name for path in out.glob("*.png"))
+    reporter.line(f"demo: stats: {out / 'stats.json'} and charts {', '.join(charts)}; as the command: "
+                  f".venv/bin/reelset action100m stats --data-dir {data_dir} --videos {videos_dir} --out {out}")
+    return (out / "stats.json").is_file() and len(charts) == 4
+
+
 TASTE_YT8M_RECORDS_PER_FILE = 12
 TASTE_YT8M_FILES = 3
 
@@ -359,7 +407,9 @@ def run_demo(
                   f"status in {settings.out_dir / 'status.jsonl'}")
     reporter.line(f"demo: FiftyOne dataset {dataset_name!r}; open the App with: "
                   f".venv/bin/reelset action100m app --name {dataset_name}")
-    steps = {"YouTube-8M": run_yt8m_demo(workdir, reporter), "segments": run_segments_demo(workdir, reporter),
+    steps = {"stats": run_stats_demo(workdir, workdir / "action100m-preview", settings.out_dir, reporter),
+             "export": run_export_demo(workdir, workdir / "action100m-preview", settings.out_dir, reporter),
+             "YouTube-8M": run_yt8m_demo(workdir, reporter), "segments": run_segments_demo(workdir, reporter),
              "features": run_extract_demo(workdir, settings.out_dir, reporter),
              "audio": run_audio_demo(workdir, settings.out_dir, reporter),
              "taste": run_taste_demo(workdir, reporter, videos_dirs=[settings.out_dir]),
@@ -371,7 +421,8 @@ def run_demo(
         yt8m_taste = ("skipped (no TensorFlow)" if steps["taste --yt8m"] is None
                       else f"report in {workdir / 'taste-yt8m' / 'report.html'}")
         reporter.line(f"demo: done: {clips} of {expected_ok} clips ok and in FiftyOne; {gone} is unavailable, "
-                      "as planned; YouTube-8M shard downloaded and read; segment model fine-tuned, evaluated and "
+                      f"as planned; annotation stats in {workdir / 'action100m-stats'}; segments exported to "
+                      f"{workdir / 'segments'} and read back; YouTube-8M shard downloaded and read; segment model fine-tuned, evaluated and "
                       "ranked; the clips' features extracted, with VGGish audio; "
                       f"taste report in {workdir / 'taste' / 'report.html'}; taste --yt8m {yt8m_taste}")
         return 0

@@ -7,7 +7,9 @@ Each step is one function, the library call behind its command:
 - :func:`reelset.fetch.download_videos` (``download``): the clips;
 - :func:`build_dataset` (``fiftyone``): the persistent FiftyOne video dataset;
 - :func:`build` (``build``): the three in one go, one executor for the heavy work;
-- :func:`serve_app` (``app``) and :func:`show_video` (``show``): the App on the dataset, one video's tree drawn.
+- :func:`serve_app` (``app``) and :func:`show_video` (``show``): the App on the dataset, one video's tree drawn;
+- :func:`export_segments` (``export``): every chosen segment cut exactly, with its captions, as training samples;
+- :func:`annotation_stats` (``stats``): what the annotations hold, as a JSON summary and charts.
 
 Example::
 
@@ -30,6 +32,9 @@ _EXPORTS = {
     "fetch_shards": ".hub",
     "serve_app": ".app",
     "show_video": ".timeline",
+    "export_segments": ".export",
+    "Selection": ".segments",
+    "annotation_stats": ".stats",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

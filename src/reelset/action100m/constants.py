@@ -9,3 +9,10 @@ from pathlib import Path
 DEFAULT_REPO = "facebook/action100m-preview"
 DEFAULT_DATA_DIR = Path("action100m-preview")
 DEFAULT_IDS_FILE = Path("video_ids.txt")
+
+# `action100m export`
+EXPORT_FORMATS = ("webdataset", "files", "hf")
+DEFAULT_EXPORT_DIR = Path("segments")
+DEFAULT_SHARD_SIZE = 1000
+CAPTION_FAMILIES = ("gpt", "plm", "llama3", "transcript")
+TIERS = ("root", "mid", "leaf")

@@ -56,6 +56,8 @@ KEPT: dict[tuple[str, ...], str | Callable[[Mapping[str, Any]], str]] = {
                              "samples in dataset '{name}')",
     ("action100m", "app"): "dataset '{name}' is unchanged",
     ("action100m", "show"): "{out} is not written",
+    ("action100m", "export"): "the complete shards in {out_dir}/ are kept; run it again to finish",
+    ("action100m", "stats"): "nothing is written to {out_dir}/",
     ("yt8m", "download"): lambda params: NOTHING if params["dry_run"] else (
         "the verified files in {out_dir}/ are kept, a partial one continues where it stopped"),
     ("yt8m", "vocab"): "the cached vocabulary is unchanged",

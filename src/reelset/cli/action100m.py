@@ -1,5 +1,5 @@
-"""``reelset action100m ...``: the Action100M steps (ids, download, fiftyone), all of them (build), and views of the
-result (app, show)."""
+"""``reelset action100m ...``: the Action100M steps (ids, download, fiftyone), all of them (build), the segments as
+training data (export), and views of the result (stats, app, show)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reelset.action100m.constants import DEFAULT_DATA_DIR, DEFAULT_IDS_FILE, DEFAULT_REPO
+from reelset.action100m.constants import (CAPTION_FAMILIES, DEFAULT_DATA_DIR, DEFAULT_EXPORT_DIR, DEFAULT_IDS_FILE,
+                                          DEFAULT_REPO, DEFAULT_SHARD_SIZE, EXPORT_FORMATS, TIERS)
 from reelset.cli.options import database_uri_option, old_name, prefer_old, scheduler_option
 from reelset.core.video_ids import is_youtube_id
 from reelset.fetch import politeness
@@ -162,6 +163,8 @@ def group() -> None:
     reelset action100m download   video_ids.txt -> videos/<id>.mp4 (first 90 s, H.264/AAC, <= 480p)
     reelset action100m fiftyone   parquet + clips -> FiftyOne dataset "action100m" (temporal detections)
     reelset action100m build      all three, resumable
+    reelset action100m export     clips -> segments/shard-*.tar (every segment cut exactly, with its captions)
+    reelset action100m stats      parquet (+ clips) -> action100m-stats/ (stats.json, 4 charts)
     reelset action100m app        open the FiftyOne App on the dataset
     reelset action100m show ID    one video's Tree-of-Captions as a timeline picture
     """
@@ -303,6 +306,130 @@ def build_command(ctx: click.Context, data_dir: Path, ids_file: Path, out_dir: P
                     workers=prefer_old(old_workers, jobs), executor=values.get("scheduler") or None,
                     reporter=Reporter())
     ctx.exit(summary.exit_code)
+
+
+@group.command("stats")
+@DATA_DIR
+@click.option("--videos", type=click.Path(path_type=Path, file_okay=False), default=None,
+              show_default=f"{DEFAULT_VIDEOS} when that folder exists",
+              help="Folder of downloaded clips (<id>.mp4): survival is also counted at each clip's real length.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("action100m-stats"),
+              show_default=True, help="Folder for stats.json, levels.png, captions.png, briefs.png, survival.png.")
+@click.option("--clip-seconds", type=click.FloatRange(min=0, min_open=True), default=90.0, show_default=True,
+              help="Cut at which every tree's survival is counted (the download's clip length).")
+@click.option("--top", type=click.IntRange(min=1), default=30, show_default=True,
+              help="How many of the most frequent action briefs to list and draw.")
+def stats_command(data_dir: Path, videos: Path | None, out_dir: Path, clip_seconds: float, top: int) -> None:
+    """Summarise the Tree-of-Captions in numbers and charts. Per level: nodes by tier and durations; caption
+    availability, "N/A" rates, the most frequent action briefs (normalised) and near-duplicates; how much of each
+    tree survives a cut at --clip-seconds (and at each downloaded clip's own length). Reads the parquet alone,
+    streaming it; writes stats.json and four PNG charts, together once all are complete (docs/stats.md).
+
+    \b
+    Examples:
+      reelset action100m stats                     # action100m-preview/ (+ videos/) -> action100m-stats/
+      reelset action100m stats --data-dir sample-preview --videos clips --out sample-stats
+      reelset action100m stats --clip-seconds 60 --top 50
+    """
+    from reelset.action100m.stats import annotation_stats, summary_lines
+    from reelset.core.progress import Reporter
+
+    if videos is None and DEFAULT_VIDEOS.is_dir():
+        videos = DEFAULT_VIDEOS
+    reporter = Reporter()
+    with reporter.live():
+        bar = reporter.task("trees", total=None)
+        summary = annotation_stats(data_dir, videos_dir=videos, out_dir=out_dir, clip_seconds=clip_seconds, top=top,
+                                   on_rows=bar.advance, on_total=lambda rows: bar.update(total=rows))
+    for line in summary_lines(summary):
+        reporter.line(line)
+
+
+def _levels(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``--levels 0-5`` (both included) or ``--levels 3``."""
+    if value is None:
+        return None
+    low, _, high = value.partition("-")
+    try:
+        levels = (int(low), int(high or low))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a level or a range like 0-5") from None
+    if levels[0] < 0 or levels[1] < levels[0]:
+        raise click.BadParameter(f"{value!r}: levels run from 0 up, lowest first")
+    return levels
+
+
+def _families(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--fields gpt,transcript`` or ``--fields gpt --fields transcript``, each family once, in the given order."""
+    names = [name.strip() for item in value for name in item.split(",") if name.strip()] or ["gpt"]
+    unknown = [name for name in names if name not in CAPTION_FAMILIES]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not one of {', '.join(CAPTION_FAMILIES)}")
+    return tuple(dict.fromkeys(names))
+
+
+@group.command("export")
+@click.option("--to", "to", type=click.Choice(EXPORT_FORMATS), default="webdataset", show_default=True,
+              help="webdataset: tar shards of <key>.mp4 + <key>.json; files: a folder per video; hf: a folder "
+                   "datasets.load_dataset opens (parquet rows + clips).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_EXPORT_DIR,
+              show_default=True, help="The export folder (resumed when it holds an export with the same options).")
+@DATA_DIR
+@click.option("--videos", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_VIDEOS,
+              show_default=True, help="Folder of the clips (<id>.mp4).")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=4.0, show_default=True,
+              help="Shortest exported segment (its length as cut at the clip's end).")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Longest exported segment (default: no limit).")
+@click.option("--tier", "tiers", type=click.Choice(TIERS), multiple=True,
+              help="Tiers to export (repeat the option; default: all), from the tree's shape: root, mid, leaf.")
+@click.option("--levels", callback=_levels, default=None, help="Levels to export: 0-5 (both included) or 3.")
+@click.option("--fields", "fields", multiple=True, callback=_families, show_default="gpt",
+              help="Caption families in the JSON, comma-separated or repeated: gpt, plm, llama3, transcript. A "
+                   "segment is exported when it has one of them (transcript alone: when something is said).")
+@click.option("--drop-na", is_flag=True, help='Leave out segments whose captions are all "N/A" (null the others).')
+@click.option("--per-video", type=click.IntRange(min=1), default=None,
+              help="At most N segments a video: the first in the tree's order (coarse to fine).")
+@click.option("--shard-size", type=click.IntRange(min=1), default=DEFAULT_SHARD_SIZE, show_default=True,
+              help="Samples per shard (webdataset, hf); a video's samples stay in one shard.")
+@click.option("--jobs", envvar="JOBS", type=click.IntRange(min=1), default=2, show_default=True, show_envvar=True,
+              help="Clips cut at the same time on this machine (each runs ffmpeg; --scheduler: the cluster's workers).")
+@scheduler_option
+def export_command(to: str, out_dir: Path, data_dir: Path, videos: Path, min_seconds: float,
+                   max_seconds: float | None, tiers: tuple[str, ...], levels: tuple[int, int] | None,
+                   fields: tuple[str, ...], drop_na: bool, per_video: int | None, shard_size: int, jobs: int,
+                   scheduler: str | None) -> None:
+    """Cut every Tree-of-Captions segment of the downloaded clips into a training sample with its captions.
+
+    One sample per segment that starts inside its clip (one crossing the clip's end is cut there and says so),
+    keyed <video_uid>_<node_id>. Each sample's MP4 is exactly the segment: it starts with the frame shown at the
+    segment's start, holds every frame up to its end (or the clip's), and has no edit list. Segments on keyframes
+    are copied; for the others only the head (up to the next keyframe) is encoded, or, when that is less work for
+    a clip's many nested segments, the clip is encoded once with keyframes at their cuts and each copied out. Its
+    JSON holds video_uid, node_id, parent_id, level, tier, start/end (source seconds), clip_start/clip_end,
+    crosses_clip_end, frames, seconds, the captions, the words said (--fields transcript) and the title.
+    Resumable: complete shards are kept, an interrupted one is redone, new clips go to new shards.
+
+    \b
+    Examples:
+      reelset action100m export                            # videos/ -> segments/shard-000000.tar ...
+      reelset action100m export --to hf --out a100m-hf --tier mid --fields gpt,transcript
+      reelset action100m export --to files --levels 1-3 --max-seconds 30 --per-video 10 --drop-na
+    """
+    from reelset.action100m.export import export_segments, summary_lines
+    from reelset.action100m.segments import Selection
+    from reelset.core.progress import Reporter
+
+    selection = Selection(min_seconds=min_seconds, max_seconds=max_seconds, tiers=tiers or TIERS, levels=levels,
+                          fields=fields, drop_na=drop_na, per_video=per_video)
+    reporter = Reporter()
+    with reporter.live():
+        bar = reporter.task("export clips", total=None)
+        summary = export_segments(data_dir, videos, out_dir, to=to, selection=selection, shard_size=shard_size,
+                                  workers=jobs, executor=scheduler or None, on_clips=lambda total: bar.update(
+                                      total=total), on_clip=lambda result: bar.advance(), on_problem=reporter.line)
+    for line in summary_lines(summary):
+        reporter.line(line)
 
 
 @group.command("app")
