@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,18 @@ ROWS = [
         contains="{blocker} is a file"),
     Row("stats-videos-missing", "action100m stats --data-dir {data} --videos {missing} --out {out}/stats",
         "{missing}: not a folder of clips"),
+    # --- action100m index / search: the shards, the query and the index folder checked before any model loads
+    Row("index-no-shards", "action100m index --data-dir {missing}", "{missing}: no data/*.parquet shards"),
+    Row("index-truncated-parquet", "action100m index --data-dir {truncated_data} --index {out}/index",
+        "{truncated_data}/data/part-00000.parquet: not a readable parquet file"),
+    Row("search-empty-query", "action100m search '  ' --data-dir {data} --index {out}/index",
+        "search: the query is empty"),
+    Row("search-downloaded-missing-videos", "action100m search egg --data-dir {data} --index {out}/index "
+        "--downloaded --videos {missing}", "{missing}: no such folder of clips"),
+    Row("search-index-is-a-file", "action100m search egg --data-dir {data} --index {blocker}",
+        "{blocker}: a file, not a search index folder"),
+    Row("index-fields-unknown", "action100m index --data-dir {data} --fields foo", "Invalid value for '--fields'",
+        exit_code=2, owner=USAGE),
     # --- action100m build: every output (ids file, clips folder) and the cookies before the ids step writes
     Row("build-no-shards", "action100m build --offline --data-dir {missing} --ids {out}/ids.txt " + DL + " --name "
         + FIFTYONE_NAME, "{missing}: no data/*.parquet files", fiftyone=True),
@@ -408,7 +421,7 @@ def place(tmp_path, monkeypatch):
 def test_a_bad_input_is_one_error_line_and_writes_nothing(row: Row, place: dict[str, str], tmp_path: Path):
     if row.unwritable and os.access(place["readonly"], os.W_OK):
         pytest.skip("this user writes in a folder of mode 0o500 anyway (root)")
-    argv = [part.format(**place) for part in row.argv.split()]
+    argv = [part.format(**place) for part in shlex.split(row.argv)]
     before = snapshot(tmp_path)
     datasets = fiftyone_datasets() if row.fiftyone else None
 

@@ -277,6 +277,30 @@ def run_stats_demo(workdir: Path, data_dir: Path, videos_dir: Path, reporter: Re
     return (out / "stats.json").is_file() and len(charts) == 4
 
 
+SEARCH_QUERIES = ("replace a bike chain", "someone mending a bicycle's drive chain")
+
+
+def run_search_demo(workdir: Path, data_dir: Path, reporter: Reporter) -> bool:
+    """``action100m index`` and ``search``: the caption index of the sample (full text + MiniLM vectors), then an
+    exact phrase and a paraphrase of it. Returns whether both found a segment of a video about that task."""
+    from reelset.action100m import build_search_index, search
+
+    index = workdir / "search-index"
+    built = build_search_index(data_dir, index_path=index)
+    reporter.line(f"demo: search: {built.captions:,} captions indexed in {built.seconds:.1f} s ({built.device}) in "
+                  f"{index}")
+    found = []
+    for query in SEARCH_QUERIES:
+        hits = search(query, data_dir=data_dir, index_path=index, top_k=3)
+        for hit in hits[:2]:
+            reporter.line(f"demo: search {query!r}: {hit.video_uid} {hit.start:.1f}-{hit.end:.1f} s {hit.field}: "
+                          f"{hit.text[:80]!r} ({hit.score:.3f})")
+        found.append(any("bike chain" in hit.text.lower() for hit in hits[:3]))
+    reporter.line(f"demo: search: as the command: .venv/bin/reelset action100m search {SEARCH_QUERIES[1]!r} "
+                  f"--data-dir {data_dir} --index {index}")
+    return all(found)
+
+
 TASTE_YT8M_RECORDS_PER_FILE = 12
 TASTE_YT8M_FILES = 3
 
@@ -409,6 +433,7 @@ def run_demo(
                   f".venv/bin/reelset action100m app --name {dataset_name}")
     steps = {"stats": run_stats_demo(workdir, workdir / "action100m-preview", settings.out_dir, reporter),
              "export": run_export_demo(workdir, workdir / "action100m-preview", settings.out_dir, reporter),
+             "search": run_search_demo(workdir, workdir / "action100m-preview", reporter),
              "YouTube-8M": run_yt8m_demo(workdir, reporter), "segments": run_segments_demo(workdir, reporter),
              "features": run_extract_demo(workdir, settings.out_dir, reporter),
              "audio": run_audio_demo(workdir, settings.out_dir, reporter),
@@ -422,7 +447,7 @@ def run_demo(
                       else f"report in {workdir / 'taste-yt8m' / 'report.html'}")
         reporter.line(f"demo: done: {clips} of {expected_ok} clips ok and in FiftyOne; {gone} is unavailable, "
                       f"as planned; annotation stats in {workdir / 'action100m-stats'}; segments exported to "
-                      f"{workdir / 'segments'} and read back; YouTube-8M shard downloaded and read; segment model fine-tuned, evaluated and "
+                      f"{workdir / 'segments'} and read back; captions searched; YouTube-8M shard downloaded and read; segment model fine-tuned, evaluated and "
                       "ranked; the clips' features extracted, with VGGish audio; "
                       f"taste report in {workdir / 'taste' / 'report.html'}; taste --yt8m {yt8m_taste}")
         return 0

@@ -9,7 +9,8 @@ Each step is one function, the library call behind its command:
 - :func:`build` (``build``): the three in one go, one executor for the heavy work;
 - :func:`serve_app` (``app``) and :func:`show_video` (``show``): the App on the dataset, one video's tree drawn;
 - :func:`export_segments` (``export``): every chosen segment cut exactly, with its captions, as training samples;
-- :func:`annotation_stats` (``stats``): what the annotations hold, as a JSON summary and charts.
+- :func:`annotation_stats` (``stats``): what the annotations hold, as a JSON summary and charts;
+- :func:`build_search_index` (``index``) and :func:`search` (``search``): find moments by what happens in them.
 
 Example::
 
@@ -35,6 +36,8 @@ _EXPORTS = {
     "export_segments": ".export",
     "Selection": ".segments",
     "annotation_stats": ".stats",
+    "search": ".query",
+    "build_search_index": ".search_index",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

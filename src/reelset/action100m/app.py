@@ -39,9 +39,13 @@ def app_url(address: str, port: int) -> str:
 
 
 def serve_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
-              on_ready: Callable[[str], None] = print, wait: bool = True) -> fo.Session | None:
+              on_ready: Callable[[str], None] = print, wait: bool = True,
+              view: Callable[[fo.Dataset], tuple[fo.DatasetView, str]] | None = None) -> fo.Session | None:
     """Start the App on dataset ``name`` (remote mode: no browser is opened) and, with ``wait``, serve it until
     Ctrl-C.
+
+    ``view``, when given, makes what the App shows from the dataset: a view and the words that describe it on the
+    URL line (``action100m search --open``: the hits as clips); it may raise a ReelsetError.
 
     ``on_ready`` gets the URL line first, as soon as the dataset and the port are checked (the server takes seconds
     to start); with ``wait``, then ``app: serving ...`` once the server answers and ``app: stopped`` at the end.
@@ -63,12 +67,13 @@ def serve_app(name: str, *, address: str = "127.0.0.1", port: int = 5151,
     _check_port_free(address, port)
     dataset = fo.load_dataset(name)
     show_brief_action_first(dataset)
-    on_ready(f"app: {app_url(address, port)} (dataset {name}); Ctrl-C stops it")
+    shown, what = view(dataset) if view is not None else (dataset, f"dataset {name}")
+    on_ready(f"app: {app_url(address, port)} ({what}); Ctrl-C stops it")
     if not wait:
-        return _launch(dataset, address, port)
+        return _launch(shown, address, port)
     started = time.monotonic()
     try:
-        session = _launch(dataset, address, port)
+        session = _launch(shown, address, port)
         try:
             on_ready(f"app: serving (started in {time.monotonic() - started:.0f} s)")
             session.wait(-1)
@@ -114,7 +119,7 @@ def _check_port_free(address: str, port: int) -> None:
                            "is another App running? stop it, or choose another --port") from None
 
 
-def _launch(dataset: fo.Dataset, address: str, port: int) -> fo.Session:
+def _launch(dataset: fo.Dataset | fo.DatasetView, address: str, port: int) -> fo.Session:
     import fiftyone as fo
 
     _send_session_prints_to_log()

@@ -16,3 +16,11 @@ DEFAULT_EXPORT_DIR = Path("segments")
 DEFAULT_SHARD_SIZE = 1000
 CAPTION_FAMILIES = ("gpt", "plm", "llama3", "transcript")
 TIERS = ("root", "mid", "leaf")
+
+# `action100m index` / `search`
+SEARCH_FAMILIES = ("gpt", "plm", "llama3", "transcript", "title")
+DEFAULT_SEARCH_FIELDS = ("gpt", "transcript", "title")
+SEARCH_INDEX_DIR = "search-index"  # the index's folder inside the data folder, unless --index says otherwise
+SEARCH_MODES = ("hybrid", "fulltext", "dense")
+DEFAULT_TOP_K = 10
+DEFAULT_PER_VIDEO = 2

