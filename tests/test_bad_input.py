@@ -145,6 +145,8 @@ ROWS = [
         "search: the query is empty"),
     Row("search-downloaded-missing-videos", "action100m search egg --data-dir {data} --index {out}/index "
         "--downloaded --videos {missing}", "{missing}: no such folder of clips"),
+    Row("search-index-under-file", "action100m search egg --data-dir {data} --index {blocker}/index",
+        "{blocker}/index: ", contains="{blocker} is a file"),
     Row("search-index-is-a-file", "action100m search egg --data-dir {data} --index {blocker}",
         "{blocker}: a file, not a search index folder"),
     Row("index-fields-unknown", "action100m index --data-dir {data} --fields foo", "Invalid value for '--fields'",

@@ -470,10 +470,7 @@ def _split_avcc(record: bytes) -> tuple[bytes, list[bytes], list[bytes], bytes]:
 def _encode_video(clip: Path, index: ClipIndex, first: int, stop: int, out: Path, sps_id: int) -> None:
     """Frames ``[first, stop)`` of ``clip`` encoded alone (video only, no B-frames) with parameter sets of id
     ``sps_id`` and the clip's profile."""
-    first_time = index.time(index.frame_pts[first])
-    seek = max(0.0, first_time - 0.001)
-    limit = [] if stop >= len(index.frame_pts) else ["-t", f"{index.stop_time(stop) - seek - _half_frame(index):.6f}"]
-    run_ffmpeg(["-y", "-v", "error", "-ss", f"{seek:.6f}", *limit, "-i", str(clip), "-map", "0:v:0", "-c:v", "libx264",
+    run_ffmpeg(["-y", "-v", "error", *_decoded_input(clip, index, first, stop), "-map", "0:v:0", "-c:v", "libx264",
                 "-preset", _PRESET, "-crf", str(_CRF), "-fps_mode", "passthrough", "-bf", "0", "-profile:v",
                 str(index.profile), "-x264-params", f"sps-id={sps_id}", "-pix_fmt", index.pix_fmt or "yuv420p",
                 "-an", "-sn", "-dn", "-map_metadata", "-1", *_NO_EDIT_LIST, str(out)],
@@ -504,17 +501,22 @@ def _encode(clip: Path, tmp: Path, index: ClipIndex, first: int, stop: int, *, a
     """Frames ``[first, stop)`` of ``clip`` decoded from the keyframe before and encoded (libx264), and its sound over
     the same span encoded (AAC) from a second input, so that the video's limit stays its own."""
     first_time = index.time(index.frame_pts[first])
-    # Decoding discards frames before -ss; a little earlier keeps the first frame whatever the rounding. The limit
-    # is on the input: an output frame limit would end the sound with the video's last packet.
-    seek = max(0.0, first_time - 0.001)
-    limit = [] if stop >= len(index.frame_pts) else ["-t", f"{index.stop_time(stop) - seek - _half_frame(index):.6f}"]
-    args = ["-y", "-v", "error", "-ss", f"{seek:.6f}", *limit, "-i", str(clip)]
+    args = ["-y", "-v", "error", *_decoded_input(clip, index, first, stop)]
     outputs = ["-map", "0:v:0", *_video_encoder(index)]
     if audio:
         args += ["-ss", f"{first_time:.6f}", "-i", str(clip)]
         outputs += ["-map", "1:a:0", "-c:a", "aac", "-b:a", _AUDIO_BITRATE, "-af", f"atrim=duration={duration:.6f}"]
     args += [*outputs, "-map_metadata", "-1", "-sn", "-dn", *_NO_EDIT_LIST, str(tmp)]
     run_ffmpeg(args, label=f"{clip}: encoding {first_time:.3f}+{duration:.3f} s", timeout=600)
+
+
+def _decoded_input(clip: Path, index: ClipIndex, first: int, stop: int) -> list[str]:
+    """ffmpeg's input options that decode exactly frames ``[first, stop)`` of ``clip``: decoding discards frames
+    before -ss, and a little earlier keeps the first frame whatever the rounding; the limit is on the input (an
+    output frame limit would end the sound with the video's last packet), half a frame before the stop frame."""
+    seek = max(0.0, index.time(index.frame_pts[first]) - 0.001)
+    limit = [] if stop >= len(index.frame_pts) else ["-t", f"{index.stop_time(stop) - seek - _half_frame(index):.6f}"]
+    return ["-ss", f"{seek:.6f}", *limit, "-i", str(clip)]
 
 
 def _half_frame(index: ClipIndex) -> float:

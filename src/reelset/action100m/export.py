@@ -271,10 +271,8 @@ class _FilesWriter(_Writer):
             "name": result.video_uid, "samples": len(result.samples),
             "seconds": round(sum(s["seconds"] for s in result.samples), 3),
             "bytes": sum(s["bytes"] for s in result.samples), "videos": [result.video_uid]})
-        self._since_save = getattr(self, "_since_save", 0) + 1
-        if self._since_save >= 20:
+        if len(self.manifest["shards"]) % 20 == 0:  # the manifest now and then; finish() writes it at the end
             _write_manifest(self.out, self.manifest)
-            self._since_save = 0
         return [result.video_uid]
 
     def finish(self) -> list[str]:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reelset.action100m.constants import DEFAULT_SEARCH_FIELDS, SEARCH_FAMILIES, SEARCH_INDEX_DIR
+from reelset.core.atomic import check_output
 from reelset.core.errors import ReelsetError, one_line
 
 if TYPE_CHECKING:
@@ -368,6 +369,8 @@ def read_state(folder: Path) -> IndexState | None:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ReelsetError(f"{folder}: a file, not a search index folder; give another --index")
+    if not folder.exists():
+        check_output(folder, folder=True)  # a file on the way, or a folder it cannot be made in
     database = folder / INDEX_FILE
     if not database.is_file():
         others = sorted(path.name for path in folder.iterdir() if not _is_ours(path.name)) if folder.is_dir() else []
