@@ -24,17 +24,19 @@ the model's load, once more with the model loaded) and, as the anchor, `Sentence
 (default batch size; its load timed apart) on the same caption texts (read back from the index).
 
 Scale (--scale N): N synthetic brief captions (the generator's vocabulary and templates: a pessimistic case for
-full text, every query word is in a large share of them) with N random unit vectors (float16), written straight
-into an index of the search module's format (its schema, meta, field codes, facets and vector files) and searched
-in a fresh process (the quality run's torch and index do not count in its memory) through `search(update=False)`:
-with no HNSW graph written, dense is the exact numpy product over all N vectors. The graph (usearch, the index's
-settings) is timed apart on --graph random vectors: building one over N vectors takes far too long here.
+full text, every query word is in a large share of them) with N MiniLM-like vectors (float16; each a random blend
+of two of the sample's real caption embeddings plus noise: clustered like real captions, never two alike), written
+straight into an index of the search module's format (its schema, meta, field codes, facets and vector files);
+its HNSW graphs are then built by the module's own `_add_graphs` (timed), and the index searched in a fresh
+process (the quality run's torch and index do not count in its memory) through `search(update=False)`: every mode
+with the graphs, dense again with the graphs set aside (the exact product over all N vectors; the graphs' recall@10
+against it), the full-text half of the hybrid (the AND match) alone, and `embed_query` alone.
 
 The machine is shared (2 cores): figures move with its load, printed at the start. The last line printed is one
 JSON object.
 
 Usage: python bench/search.py [--quick] [--videos 20] [--targets 60] [--scale 1000000] [--scale-queries 40]
-                              [--graph 50000] [--seed 0] [--work DIR] [--keep]
+                              [--seed 0] [--work DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, like the other benches
 
@@ -454,10 +460,11 @@ def scale_texts(count: int, rng) -> list[str]:
             for i, (v, o, a, t) in enumerate(zip(*(pick.tolist() for pick in picks)))]
 
 
-def write_scale_index(folder: Path, data: Path, count: int, seed: int) -> dict:
-    """An index of ``count`` synthetic brief captions with random unit vectors, in the search module's own format
-    (its schema, meta, field codes, facets and vector files), registered against ``data``'s one real shard so that
-    the search accepts it as the index of that data."""
+def write_scale_index(folder: Path, data: Path, count: int, seed: int, base: np.ndarray) -> dict:
+    """An index of ``count`` synthetic brief captions in the search module's own format (its schema, meta, field
+    codes, facets and vector files), registered against ``data``'s one real shard so that the search accepts it as
+    the index of that data. The vectors are MiniLM-like: each a random blend of two real caption embeddings of the
+    sample (``base``) plus Gaussian noise, normalised (:func:`minilm_like`)."""
     import sqlite3
 
     import numpy as np
@@ -502,8 +509,7 @@ def write_scale_index(folder: Path, data: Path, count: int, seed: int) -> dict:
     vectors = np.lib.format.open_memmap(folder / VECTORS_DIR / f"{stem}.f16.npy", mode="w+", dtype=np.float16,
                                         shape=(count, dim))
     for low in range(0, count, chunk):
-        block = rng.standard_normal((min(chunk, count - low), dim), dtype=np.float32)
-        vectors[low:low + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        vectors[low:low + min(chunk, count - low)] = minilm_like(base, min(chunk, count - low), rng)
     vectors.flush()
     del vectors
     sizes = {path.name: path.stat().st_size for path in folder.rglob("*") if path.is_file()}
@@ -513,33 +519,39 @@ def write_scale_index(folder: Path, data: Path, count: int, seed: int) -> dict:
             "vectors_mb": round(sum(size for name, size in sizes.items() if name.endswith(".f16.npy")) / 2**20, 1)}
 
 
-def graph_figures(count: int, queries: list[str], seed: int) -> dict:
-    """usearch's HNSW graph as the index builds one (`_add_graphs`' settings) on ``count`` random unit vectors:
-    vectors added a second, and the search time for the 100 and 1,000 neighbours the search module asks (1,000
-    when a field or level filter applies, as with the default fields)."""
+def minilm_like(base: np.ndarray, count: int, rng) -> np.ndarray:
+    """``count`` unit vectors, each ``w a + (1 - w) b + noise`` of two rows of ``base`` (real MiniLM embeddings),
+    ``w`` uniform, noise N(0, 0.04) a dimension: clustered as real captions are (random unit vectors are the worst
+    case for a graph: no structure, every point about as far as any other), yet never two alike."""
     import numpy as np
-    from usearch.index import Index
 
-    from reelset.action100m.search_index import ANN_CONNECTIVITY, embed_query
+    first, second = rng.integers(0, len(base), count), rng.integers(0, len(base), count)
+    weight = rng.random((count, 1), dtype=np.float32)
+    blend = weight * base[first] + (1 - weight) * base[second]
+    blend += rng.normal(0, 0.04, blend.shape).astype(np.float32)
+    return (blend / np.linalg.norm(blend, axis=1, keepdims=True)).astype(np.float16)
 
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((count, 384), dtype=np.float32)
-    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16)
-    graph = Index(ndim=384, metric="cos", dtype="f16", connectivity=ANN_CONNECTIVITY)
-    started = time.perf_counter()
-    graph.add(np.arange(1, count + 1, dtype=np.uint64), vectors)
-    build = time.perf_counter() - started
-    embedded = [embed_query(text).astype(np.float16) for text in queries]
-    result = {"vectors": count, "build_s": round(build, 1), "vectors_per_s": round(count / build, 1)}
-    for wanted in (100, 1000):
-        graph.search(embedded[0], wanted)
-        seconds = []
-        for vector in embedded:
-            started = time.perf_counter()
-            graph.search(vector, wanted)
-            seconds.append(time.perf_counter() - started)
-        result[f"search_{wanted}_ms"] = latency(seconds)
-    return result
+
+def build_graphs(index: Path) -> dict:
+    """The index's HNSW graphs, built as `build_search_index` builds them (`_add_graphs`: usearch, its settings,
+    every core), timed."""
+    import sqlite3
+
+    from reelset.action100m import search_index
+
+    connection = sqlite3.connect(index / search_index.INDEX_FILE)
+    try:
+        started = time.perf_counter()
+        search_index._add_graphs(connection, index)
+        seconds = time.perf_counter() - started
+    finally:
+        connection.close()
+    state = search_index.read_state(index)
+    graphs = [graph.count for graph in state.graphs]
+    size = sum(state.graph_path(graph).stat().st_size for graph in state.graphs)
+    return {"graphs": graphs, "graph_build_s": round(seconds, 1),
+            "graph_vectors_per_s": round(sum(graphs) / seconds, 1), "graph_mb": round(size / 2**20, 1),
+            "graph_bytes_per_vector": round(size / max(1, sum(graphs)))}
 
 
 def embedding_latency(queries: list[str]) -> dict:
@@ -575,41 +587,76 @@ def rss_mb(key: str = "VmRSS") -> float:
 
 
 def scale_child(data: Path, index: Path, queries_file: Path) -> None:
-    """The search at scale, in this fresh process: latency per mode through `search(update=False)` (the index is
-    searched as it is: the one written here has no graphs, so dense is the exact numpy product), and memory."""
+    """The search at scale, in this fresh process, through `search(update=False)`: latency per mode with the
+    index's graphs, then dense with the graphs set aside (the exact product over every vector) and how many of
+    its top 10 the graphs found; the time of the full-text half alone (the AND match the hybrid fuses); memory."""
     queries = json.loads(queries_file.read_text())
     figures = {"rss_start_mb": rss_mb()}
+    import sqlite3
+
+    from reelset.action100m import query as query_module
+    from reelset.action100m import search_index
     from reelset.action100m.query import search
 
-    for mode in MODES:
+    def timed(mode: str) -> tuple[float, list[float], list[list[int]]]:
+        options = dict(data_dir=data, index_path=index, top_k=TOP_K, mode=mode, fields=("gpt",), update=False)
         started = time.perf_counter()
-        search(queries[0], data_dir=data, index_path=index, top_k=TOP_K, mode=mode, fields=("gpt",), update=False)
-        figures[f"{mode}_first_s"] = round(time.perf_counter() - started, 2)
-        seconds = []
-        for query in queries[1:]:
+        search(queries[0], **options)
+        first, seconds, found = time.perf_counter() - started, [], []
+        for text in queries[1:]:
             started = time.perf_counter()
-            search(query, data_dir=data, index_path=index, top_k=TOP_K, mode=mode, fields=("gpt",), update=False)
+            hits = search(text, **options, per_video=None)
             seconds.append(time.perf_counter() - started)
+            found.append([hit.node_id for hit in hits])
+        return first, seconds, found
+
+    approximate = None
+    for mode in MODES:
+        first, seconds, found = timed(mode)
+        approximate = found if mode == "dense" else approximate
+        figures[f"{mode}_first_s"] = round(first, 2)
         figures[mode] = latency(seconds)
         figures[f"rss_after_{mode}_mb"] = rss_mb()
+    threshold, search_index.ANN_THRESHOLD = search_index.ANN_THRESHOLD, 10**12
+    try:
+        _, seconds, exact = timed("dense")
+    finally:
+        search_index.ANN_THRESHOLD = threshold
+    figures["dense_exact"] = latency(seconds)
+    figures["graph_recall@10"] = round(statistics.mean(
+        len(set(one) & set(other)) / max(1, len(other)) for one, other in zip(approximate, exact)), 3)
+    connection = sqlite3.connect(index / search_index.INDEX_FILE)
+    codes = search_index.field_codes(("gpt",))
+    seconds = []
+    for text in queries[1:]:
+        started = time.perf_counter()
+        query_module._fulltext(connection, text, codes, None, False, 100, any_word=False)
+        seconds.append(time.perf_counter() - started)
+    connection.close()
+    figures["fulltext_every_word"] = latency(seconds)
     figures["peak_rss_mb"] = rss_mb("VmHWM")
     figures["embed_query_ms"] = embedding_latency(queries)
     print(json.dumps(figures))
 
 
-def run_scale(work: Path, data: Path, count: int, queries: list[str], graph: int, seed: int) -> dict:
+def run_scale(work: Path, data: Path, count: int, queries: list[str], seed: int, base_index: Path) -> dict:
+    import numpy as np
+
+    base = np.concatenate([np.load(path).astype(np.float32) for path in sorted(
+        (base_index / "vectors").glob("*.f16.npy"))])
     index = work / f"scale-index-{count}"
-    written = write_scale_index(index, data, count, seed)
+    written = write_scale_index(index, data, count, seed, base)
     print(f"scale: {count:,} captions written in {written['sqlite_rows_s'] + written['fts_s']:.0f} s "
-          f"(+ vectors {written['vectors_s']:.0f} s); searching ...", flush=True)
+          f"(+ vectors {written['vectors_s']:.0f} s); building the graphs ...", flush=True)
+    graphs = build_graphs(index)
+    print(f"scale: {len(graphs['graphs'])} graph(s) in {graphs['graph_build_s']:.0f} s; searching ...", flush=True)
     queries_file = work / "scale-queries.json"
     queries_file.write_text(json.dumps(queries))
     done = subprocess.run([sys.executable, __file__, "--scale-child", str(index), "--scale-data", str(data),
                            "--queries-file", str(queries_file)], check=True, capture_output=True, text=True)
     latencies = json.loads(done.stdout.strip().splitlines()[-1])
-    shutil.rmtree(index, ignore_errors=True)  # hundreds of MB at the default size
-    print(f"scale: the HNSW graph on {graph:,} vectors ...", flush=True)
-    return {**written, **latencies, "graph": graph_figures(graph, queries, seed) if graph else None}
+    shutil.rmtree(index, ignore_errors=True)  # GBs at the default size
+    return {**written, **graphs, **latencies}
 
 
 # ------------------------------------------------------------------------------------------------ the driver
@@ -637,29 +684,28 @@ def print_tables(facts: dict, quality: dict, ceilings: dict, latencies: dict, bu
           f"{build['anchor_load_s']} s load)")
     if scale:
         print(f"\nscale: {scale['captions']:,} brief captions (SQLite {scale['sqlite_mb']} MB, vectors "
-              f"{scale['vectors_mb']} MB), search(update=False), dense = exact numpy")
+              f"{scale['vectors_mb']} MB, graphs {scale['graph_mb']} MB: {scale['graph_bytes_per_vector']} B a "
+              f"vector), built at {scale['graph_vectors_per_s']:.0f} vectors/s; search(update=False)")
         print(f"{'mode':10} {'median ms':>10} {'p95 ms':>8} {'first s':>8} {'RSS MB':>8}")
         for mode in MODES:
             print(f"{mode:10} {scale[mode]['median']:10.1f} {scale[mode]['p95']:8.1f} {scale[f'{mode}_first_s']:8.2f} "
                   f"{scale[f'rss_after_{mode}_mb']:8.0f}")
+        for name, label in (("dense_exact", f"dense, exact (graphs set aside; the graphs found "
+                                              f"{scale['graph_recall@10']:.3f} of its top 10)"),
+                            ("fulltext_every_word", "full text, every word (the hybrid's half)")):
+            print(f"{'':10} {scale[name]['median']:10.1f} {scale[name]['p95']:8.1f}   {label}")
         for threads, row in scale["embed_query_ms"].items():
             print(f"{'':10} {row['median']:10.1f} {row['p95']:8.1f}   embed_query alone, torch "
                   f"{threads.replace('_', ' ')}")
-        if scale["graph"]:
-            graph = scale["graph"]
-            print(f"usearch HNSW (f16, connectivity 16) on {graph['vectors']:,} random vectors: built at "
-                  f"{graph['vectors_per_s']:.0f} vectors/s; search 100: {graph['search_100_ms']['median']:.2f} ms, "
-                  f"1,000: {graph['search_1000_ms']['median']:.2f} ms (median)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="30 targets, --scale 100000, --graph 20000")
+    parser.add_argument("--quick", action="store_true", help="30 targets, --scale 200000")
     parser.add_argument("--videos", type=int, default=20, help="videos of the demo's sample")
     parser.add_argument("--targets", type=int, default=60)
     parser.add_argument("--scale", type=int, help="captions of the scale index (default 1,000,000; 0: skip)")
     parser.add_argument("--scale-queries", type=int, default=40, help="queries timed per mode at scale")
-    parser.add_argument("--graph", type=int, help="vectors of the HNSW graph timed (default 50,000; 0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--work", type=Path, help="work folder (kept)")
@@ -671,8 +717,7 @@ def main() -> None:
         scale_child(args.scale_data, args.scale_child, args.queries_file)
         return
     targets = 30 if args.quick else args.targets
-    scale = (100_000 if args.quick else 1_000_000) if args.scale is None else args.scale
-    graph = (20_000 if args.quick else 50_000) if args.graph is None else args.graph
+    scale = (200_000 if args.quick else 1_000_000) if args.scale is None else args.scale
     from reelset.sandbox.action100m_sample import make_sample_rows, write_parquet
 
     work = args.work or Path(tempfile.mkdtemp(prefix="reelset-bench-search-"))
@@ -691,7 +736,7 @@ def main() -> None:
         latencies["embed_query"] = embedding_latency([query.text for query in queries])
         ceilings = {kind: ceiling([query for query in queries if query.kind == kind]) for kind in KINDS}
         scale_figures = (run_scale(work, data, scale, [query.text for query in queries][:args.scale_queries + 1],
-                                   graph, args.seed) if scale else None)
+                                   args.seed, index) if scale else None)
     finally:
         if not (args.keep or args.work):
             shutil.rmtree(work, ignore_errors=True)

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from reelset.action100m import search_index
 from reelset.action100m.query import RRF_K, Hit, build_search_index, fulltext_query, group_hits, search
+from reelset.action100m.search_index import summary_lines
 from reelset.cli import cli
 from reelset.core.errors import ReelsetError
 from reelset.sandbox.action100m_sample import make_sample_rows, write_parquet
@@ -202,7 +203,8 @@ def test_ann_path_matches_exact(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(search_index, "ANN_THRESHOLD", 10)
     summary = build_search_index(copy)
     assert summary.added == 0 and summary.rebuilt_because is None
-    assert len(list((copy / "search-index" / "vectors").glob("*.usearch"))) == 2
+    assert [path.name for path in (copy / "search-index" / "vectors").glob("*.usearch")] == [
+        f"graph-1-{summary.captions}-{summary.captions}.usearch"]  # both shards, one graph
     approximate = search(PARAPHRASE, data_dir=copy, mode="dense", top_k=5, per_video=None)
     # Equal texts have equal vectors, whose order among themselves is arbitrary: compare what the hits say.
     assert [(hit.video_uid, hit.text) for hit in approximate] == [(hit.video_uid, hit.text) for hit in exact]
@@ -241,12 +243,68 @@ def test_a_changed_shard_or_fields_or_model_rebuild(small):
         connection.execute("UPDATE meta SET value = 'another/model' WHERE key = 'model'")
     model = build_search_index(small, fields=["gpt"])
     assert model.rebuilt_because.startswith("the model changed (another/model")
-    shard = small / "data" / "part-00001.parquet"
-    write_parquet(hand_made_rows()[:2], shard)
-    changed = build_search_index(small, fields=["gpt"])
-    assert changed.rebuilt_because == "shard part-00001.parquet changed"
-    assert {hit.video_uid for hit in search("a mechanic", data_dir=small, fields="gpt", top_k=20)} <= {
-        "toastEggs01", "gardenWater"}
+
+
+def test_a_changed_or_removed_shard_is_updated_alone(small):
+    write_parquet(make_sample_rows(2, seed=3, video_seconds=(20, 30), max_depths=(4, 4)),
+                  small / "data" / "part-00002.parquet")
+    first = build_search_index(small)
+    vectors = small / "search-index" / "vectors"
+    kept = {path.name: path.stat().st_mtime_ns for path in vectors.glob("part-00002-*")}
+    with sqlite3.connect(small / "search-index" / "index.sqlite") as connection:
+        bike = connection.execute("SELECT count(*) FROM captions WHERE video_uid = 'bikeRepair1'").fetchone()[0]
+    write_parquet(hand_made_rows()[:2], small / "data" / "part-00001.parquet")  # bikeRepair1 left out
+    changed = build_search_index(small)
+    assert changed.rebuilt_because is None and changed.dropped == {"part-00001.parquet": "changed"}
+    assert "index: shard part-00001.parquet changed: its captions indexed again" in summary_lines(changed)
+    assert changed.shards_added == 1 and changed.captions == first.captions - bike > 0
+    assert {path.name: path.stat().st_mtime_ns for path in vectors.glob("part-00002-*")} == kept
+    assert not search("a mechanic pumps air", data_dir=small, mode="fulltext", top_k=20)
+    assert search(TOMATO, data_dir=small, mode="fulltext")[0].text == TOMATO
+    with sqlite3.connect(small / "search-index" / "index.sqlite") as connection:
+        ids = [row[0] for row in connection.execute("SELECT first_id FROM shards WHERE name = 'part-00001.parquet'")]
+        fts = connection.execute("SELECT count(*) FROM captions_fts WHERE captions_fts MATCH 'mechanic'").fetchone()
+        integrity = connection.execute("INSERT INTO captions_fts (captions_fts) VALUES ('integrity-check')")
+    assert ids[0] > first.captions and fts == (0,) and integrity is not None  # new ids, the old text forgotten
+    (small / "data" / "part-00001.parquet").unlink()
+    removed = build_search_index(small)
+    assert removed.dropped == {"part-00001.parquet": "removed"} and removed.added == 0
+    assert removed.shards == 1 and not list(vectors.glob("part-00001-*"))
+    assert {hit.video_uid for hit in search(TOMATO, data_dir=small, top_k=50, per_video=None)}.isdisjoint(
+        {"toastEggs01", "gardenWater"})
+
+
+def test_graphs_span_shards_grow_and_follow_changes(small, monkeypatch):
+    for number, seed in ((2, 3), (3, 4)):
+        write_parquet(make_sample_rows(2, seed=seed, video_seconds=(20, 30), max_depths=(4, 4)),
+                      small / "data" / f"part-0000{number}.parquet")
+    monkeypatch.setattr(search_index, "ANN_THRESHOLD", 10)
+    first = build_search_index(small)
+    state = search_index.read_state(small / "search-index")
+    counts = [entry.count for entry in sorted(state.shards.values(), key=lambda entry: entry.first_id)]
+    assert [graph.count for graph in state.graphs] == [first.captions]  # one graph over the three shards
+    monkeypatch.setattr(search_index, "GRAPH_MAX", counts[0] + counts[2])  # the shards that stay fill one graph
+    write_parquet(make_sample_rows(1, seed=5, video_seconds=(20, 30), max_depths=(4, 4)),
+                  small / "data" / "part-00004.parquet")
+    (small / "data" / "part-00002.parquet").unlink()  # the graph holds it: deleted, its other shards graphed anew
+    build_search_index(small)
+    state = search_index.read_state(small / "search-index")
+    shards = sorted(state.shards.values(), key=lambda entry: entry.first_id)
+    assert [graph.count for graph in state.graphs] == [shards[0].count + shards[1].count, shards[2].count]
+    assert all(state.graph_of(entry) for entry in shards)
+    assert sorted(path.name for path in (small / "search-index" / "vectors").glob("*.usearch")) == sorted(
+        graph.name for graph in state.graphs)
+    monkeypatch.setattr(search_index, "GRAPH_MAX", 10**6)
+    write_parquet(make_sample_rows(1, seed=6, video_seconds=(20, 30), max_depths=(4, 4)),
+                  small / "data" / "part-00005.parquet")
+    build_search_index(small)  # the last graph has room: grown, not made anew
+    state = search_index.read_state(small / "search-index")
+    assert len(state.graphs) == 2 and state.graphs[1].first_id == shards[2].first_id
+    assert state.graphs[1].count == shards[2].count + state.shards["part-00005.parquet"].count
+    approximate = search(TOAST, data_dir=small, mode="dense", top_k=5, per_video=None)
+    monkeypatch.setattr(search_index, "ANN_THRESHOLD", 10**9)
+    exact = search(TOAST, data_dir=small, mode="dense", top_k=5, per_video=None, update=False)
+    assert [(hit.video_uid, hit.text) for hit in approximate] == [(hit.video_uid, hit.text) for hit in exact]
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])

